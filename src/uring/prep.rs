@@ -1,0 +1,473 @@
+//! The `prep_*` methods: one per operation, each writing a whole SQE into
+//! the next free slot of the submission queue.
+//!
+//! Every SQE starts zeroed and each method sets the fields its opcode reads,
+//! so nothing leaks from an earlier use of the slot. Methods whose SQE points
+//! at caller memory are `unsafe`, with one shared contract (below); the rest
+//! are safe. Nothing is submitted here: see [`IoUring::submit`].
+//!
+//! # The contract of the unsafe `prep_*` methods
+//!
+//! Memory the SQE points at (buffers, iovec arrays and the buffers they name,
+//! sockaddrs and their lengths, msghdrs with everything they reference,
+//! timespecs, paths, statx buffers) must stay valid, and must not be read or
+//! written by anyone else where the kernel writes, until the SQE's *final*
+//! completion (the one without [`Completion::has_more`]) has been reaped.
+//! Cancelling an SQE does not end this: its final completion does.
+//!
+//! [`Completion::has_more`]: super::Completion::has_more
+
+use core::ffi::c_char;
+use std::os::fd::RawFd;
+
+use super::ring::{IoUring, SqFull};
+use super::sys::*;
+
+/// A queued SQE whose flags may still be set before it is submitted.
+#[derive(Debug)]
+pub struct Prepped<'a> {
+    sqe: &'a mut Sqe,
+}
+
+impl Prepped<'_> {
+    /// Add `IOSQE_*` flags: `IOSQE_IO_LINK`, `IOSQE_ASYNC`,
+    /// `IOSQE_CQE_SKIP_SUCCESS`, `IOSQE_IO_DRAIN`, ...
+    pub fn flags(self, flags: u8) -> Self {
+        self.sqe.add_flags(flags);
+        self
+    }
+
+    /// The SQE as queued.
+    pub fn sqe(&self) -> &Sqe {
+        self.sqe
+    }
+}
+
+type Prep<'a> = Result<Prepped<'a>, SqFull>;
+
+impl IoUring {
+    fn queue(&mut self, sqe: Sqe) -> Prep<'_> {
+        let slot = self.reserve()?;
+        *slot = sqe;
+        Ok(Prepped { sqe: slot })
+    }
+
+    /// Queue a no-op; it completes with `res == 0`.
+    ///
+    /// # Errors
+    ///
+    /// Every `prep_*` method fails only with [`SqFull`]: submit, then retry.
+    pub fn prep_nop(&mut self, user_data: u64) -> Prep<'_> {
+        self.queue(Sqe::new(IORING_OP_NOP, -1, user_data))
+    }
+
+    /// Queue a `read` of up to `len` bytes into `buf`, at file `offset`
+    /// (`u64::MAX` for the current file position, or for pipes and sockets).
+    ///
+    /// # Safety
+    ///
+    /// `buf` is valid for `len` bytes of writes: see the module's contract.
+    pub unsafe fn prep_read(
+        &mut self,
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        offset: u64,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_READ, fd, user_data);
+        sqe.set_addr(buf as u64).set_len(len).set_off(offset);
+        self.queue(sqe)
+    }
+
+    /// Queue a `write` of `len` bytes from `buf` at file `offset`
+    /// (`u64::MAX` for the current position).
+    ///
+    /// # Safety
+    ///
+    /// `buf` is valid for `len` bytes of reads: see the module's contract.
+    pub unsafe fn prep_write(
+        &mut self,
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        offset: u64,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_WRITE, fd, user_data);
+        sqe.set_addr(buf as u64).set_len(len).set_off(offset);
+        self.queue(sqe)
+    }
+
+    /// Queue a `readv` into the `nr` buffers described by `iov`.
+    ///
+    /// # Safety
+    ///
+    /// The iovec array and every buffer it names: see the module's contract.
+    pub unsafe fn prep_readv(
+        &mut self,
+        fd: RawFd,
+        iov: *const libc::iovec,
+        nr: u32,
+        offset: u64,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_READV, fd, user_data);
+        sqe.set_addr(iov as u64).set_len(nr).set_off(offset);
+        self.queue(sqe)
+    }
+
+    /// Queue a `writev` from the `nr` buffers described by `iov`.
+    ///
+    /// # Safety
+    ///
+    /// The iovec array and every buffer it names: see the module's contract.
+    pub unsafe fn prep_writev(
+        &mut self,
+        fd: RawFd,
+        iov: *const libc::iovec,
+        nr: u32,
+        offset: u64,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_WRITEV, fd, user_data);
+        sqe.set_addr(iov as u64).set_len(nr).set_off(offset);
+        self.queue(sqe)
+    }
+
+    /// Queue a `recv` of up to `len` bytes into `buf` with `MSG_*` flags.
+    ///
+    /// # Safety
+    ///
+    /// `buf` is valid for `len` bytes of writes: see the module's contract.
+    pub unsafe fn prep_recv(
+        &mut self,
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        msg_flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_RECV, fd, user_data);
+        sqe.set_addr(buf as u64).set_len(len).set_op_flags(msg_flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue one `recv` into a buffer the kernel picks from the provided
+    /// buffer group `bgid`; the completion's [`buffer_id`] names it.
+    ///
+    /// [`buffer_id`]: super::Completion::buffer_id
+    pub fn prep_recv_select(
+        &mut self,
+        fd: RawFd,
+        bgid: u16,
+        msg_flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_RECV, fd, user_data);
+        sqe.set_op_flags(msg_flags as u32).set_buf_group(bgid).set_flags(IOSQE_BUFFER_SELECT);
+        self.queue(sqe)
+    }
+
+    /// Queue a **multishot** `recv`: one SQE posts a completion per arrival,
+    /// each into a buffer from group `bgid`, until a completion without
+    /// [`has_more`] ends it (an error, `ENOBUFS` when the group ran dry, or
+    /// `res == 0` at end of stream).
+    ///
+    /// [`has_more`]: super::Completion::has_more
+    pub fn prep_recv_multishot(
+        &mut self,
+        fd: RawFd,
+        bgid: u16,
+        msg_flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_RECV, fd, user_data);
+        sqe.set_op_flags(msg_flags as u32)
+            .set_buf_group(bgid)
+            .set_flags(IOSQE_BUFFER_SELECT)
+            .set_ioprio(IORING_RECV_MULTISHOT);
+        self.queue(sqe)
+    }
+
+    /// Queue a `send` of `len` bytes from `buf` with `MSG_*` flags.
+    ///
+    /// # Safety
+    ///
+    /// `buf` is valid for `len` bytes of reads: see the module's contract.
+    pub unsafe fn prep_send(
+        &mut self,
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        msg_flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_SEND, fd, user_data);
+        sqe.set_addr(buf as u64).set_len(len).set_op_flags(msg_flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue a zero-copy `send`. It posts two completions: the result (with
+    /// [`has_more`]) and later a [notification] once the kernel no longer
+    /// reads `buf`; the notification is the final one.
+    ///
+    /// [`has_more`]: super::Completion::has_more
+    /// [notification]: super::Completion::is_notification
+    ///
+    /// # Safety
+    ///
+    /// `buf` is valid for `len` bytes of reads until the notification is
+    /// reaped: see the module's contract.
+    pub unsafe fn prep_send_zc(
+        &mut self,
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        msg_flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_SEND_ZC, fd, user_data);
+        sqe.set_addr(buf as u64).set_len(len).set_op_flags(msg_flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue a `sendmsg`.
+    ///
+    /// # Safety
+    ///
+    /// `msg` and all it points at (name, iovecs and their buffers, control
+    /// data): see the module's contract.
+    pub unsafe fn prep_sendmsg(
+        &mut self,
+        fd: RawFd,
+        msg: *const libc::msghdr,
+        msg_flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_SENDMSG, fd, user_data);
+        sqe.set_addr(msg as u64).set_len(1).set_op_flags(msg_flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue a `recvmsg`.
+    ///
+    /// # Safety
+    ///
+    /// `msg` and all it points at, written by the kernel: see the module's
+    /// contract.
+    pub unsafe fn prep_recvmsg(
+        &mut self,
+        fd: RawFd,
+        msg: *mut libc::msghdr,
+        msg_flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_RECVMSG, fd, user_data);
+        sqe.set_addr(msg as u64).set_len(1).set_op_flags(msg_flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue an `accept4`; the new fd is the completion's result. `addr` and
+    /// `addrlen` may both be null; `flags` are `SOCK_NONBLOCK`/`SOCK_CLOEXEC`.
+    ///
+    /// # Safety
+    ///
+    /// Non-null `addr`/`addrlen` are written by the kernel: see the module's
+    /// contract.
+    pub unsafe fn prep_accept(
+        &mut self,
+        fd: RawFd,
+        addr: *mut libc::sockaddr,
+        addrlen: *mut libc::socklen_t,
+        flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ACCEPT, fd, user_data);
+        sqe.set_addr(addr as u64).set_addr2(addrlen as u64).set_op_flags(flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue a **multishot** `accept4`: one completion per accepted
+    /// connection, each with its new fd, until one without `has_more`.
+    pub fn prep_accept_multishot(&mut self, fd: RawFd, flags: i32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ACCEPT, fd, user_data);
+        sqe.set_op_flags(flags as u32).set_ioprio(IORING_ACCEPT_MULTISHOT);
+        self.queue(sqe)
+    }
+
+    /// Queue a `connect` to `addr`.
+    ///
+    /// # Safety
+    ///
+    /// `addr` is valid for `addrlen` bytes: see the module's contract.
+    pub unsafe fn prep_connect(
+        &mut self,
+        fd: RawFd,
+        addr: *const libc::sockaddr,
+        addrlen: libc::socklen_t,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_CONNECT, fd, user_data);
+        sqe.set_addr(addr as u64).set_addr2(addrlen as u64);
+        self.queue(sqe)
+    }
+
+    /// Queue a `close` of `fd`.
+    ///
+    /// # Safety
+    ///
+    /// `fd` is the caller's to close, and nothing uses it afterwards (I/O
+    /// safety: another owner could otherwise act on a reused fd number).
+    pub unsafe fn prep_close(&mut self, fd: RawFd, user_data: u64) -> Prep<'_> {
+        self.queue(Sqe::new(IORING_OP_CLOSE, fd, user_data))
+    }
+
+    /// Queue a `shutdown(fd, how)` (`libc::SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
+    pub fn prep_shutdown(&mut self, fd: RawFd, how: i32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_SHUTDOWN, fd, user_data);
+        sqe.set_len(how as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue a timeout. It completes with `-ETIME` when `ts` elapses, or
+    /// with 0 once `count` other completions arrived first (`count == 0`:
+    /// time only). `flags`: `IORING_TIMEOUT_ABS` for an absolute
+    /// `CLOCK_MONOTONIC` time, `IORING_TIMEOUT_MULTISHOT` to repeat (then
+    /// `count` is the number of shots, 0 for unlimited), clock choices.
+    ///
+    /// # Safety
+    ///
+    /// `ts` stays valid until the final completion: see the module's
+    /// contract.
+    pub unsafe fn prep_timeout(
+        &mut self,
+        ts: *const Timespec,
+        count: u32,
+        flags: u32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_TIMEOUT, -1, user_data);
+        sqe.set_addr(ts as u64).set_len(1).set_off(count as u64).set_op_flags(flags);
+        self.queue(sqe)
+    }
+
+    /// Queue the removal of the timeout tagged `target`; the timeout then
+    /// completes with `-ECANCELED`, this with 0 (or `-ENOENT`, `-EALREADY`).
+    pub fn prep_timeout_remove(&mut self, target: u64, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_TIMEOUT_REMOVE, -1, user_data);
+        sqe.set_addr(target);
+        self.queue(sqe)
+    }
+
+    /// Queue the cancellation of the request tagged `target`
+    /// (`IORING_ASYNC_CANCEL_ALL` in `flags`: every request so tagged). The
+    /// request completes with `-ECANCELED`; this with 0 (or the count, with
+    /// `ALL`), or `-ENOENT` if nothing matched, `-EALREADY` if it was
+    /// already running.
+    pub fn prep_cancel(&mut self, target: u64, flags: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ASYNC_CANCEL, -1, user_data);
+        sqe.set_addr(target).set_op_flags(flags);
+        self.queue(sqe)
+    }
+
+    /// Queue the cancellation of requests on `fd` (`IORING_ASYNC_CANCEL_FD`
+    /// is implied; add `IORING_ASYNC_CANCEL_ALL` for all of them, or pass
+    /// `IORING_ASYNC_CANCEL_ANY` to cancel every request of the ring).
+    pub fn prep_cancel_fd(&mut self, fd: RawFd, flags: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ASYNC_CANCEL, fd, user_data);
+        let flags = if flags & IORING_ASYNC_CANCEL_ANY != 0 {
+            flags
+        } else {
+            flags | IORING_ASYNC_CANCEL_FD
+        };
+        sqe.set_op_flags(flags);
+        self.queue(sqe)
+    }
+
+    /// Queue a one-shot poll for `events` (`libc::POLLIN`, ...); the result
+    /// is the ready mask.
+    pub fn prep_poll_add(&mut self, fd: RawFd, events: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd, user_data);
+        sqe.set_op_flags(events);
+        self.queue(sqe)
+    }
+
+    /// Queue a multishot poll: a completion each time `fd` becomes ready.
+    pub fn prep_poll_multishot(&mut self, fd: RawFd, events: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd, user_data);
+        sqe.set_op_flags(events).set_len(IORING_POLL_ADD_MULTI);
+        self.queue(sqe)
+    }
+
+    /// Queue the removal of the poll tagged `target`.
+    pub fn prep_poll_remove(&mut self, target: u64, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_POLL_REMOVE, -1, user_data);
+        sqe.set_addr(target);
+        self.queue(sqe)
+    }
+
+    /// Queue a message to the ring `ring_fd`: it receives a completion with
+    /// `user_data == target_user_data` and `res == res` (`IORING_MSG_DATA`).
+    /// This SQE completes with 0 here once it was posted there.
+    pub fn prep_msg_ring(
+        &mut self,
+        ring_fd: RawFd,
+        res: u32,
+        target_user_data: u64,
+        flags: u32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_MSG_RING, ring_fd, user_data);
+        sqe.set_addr(IORING_MSG_DATA).set_len(res).set_off(target_user_data).set_op_flags(flags);
+        self.queue(sqe)
+    }
+
+    /// Queue an `openat(dirfd, path, flags, mode)`; the new fd is the result.
+    ///
+    /// # Safety
+    ///
+    /// `path` is a NUL-terminated string: see the module's contract.
+    pub unsafe fn prep_openat(
+        &mut self,
+        dirfd: RawFd,
+        path: *const c_char,
+        flags: i32,
+        mode: u32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_OPENAT, dirfd, user_data);
+        sqe.set_addr(path as u64).set_len(mode).set_op_flags(flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue an `fsync` (`IORING_FSYNC_DATASYNC` in `flags` for `fdatasync`).
+    pub fn prep_fsync(&mut self, fd: RawFd, flags: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_FSYNC, fd, user_data);
+        sqe.set_op_flags(flags);
+        self.queue(sqe)
+    }
+
+    /// Queue a `statx(dirfd, path, flags, mask, statxbuf)`.
+    ///
+    /// # Safety
+    ///
+    /// `path` is a NUL-terminated string and `statxbuf` is written by the
+    /// kernel: see the module's contract.
+    pub unsafe fn prep_statx(
+        &mut self,
+        dirfd: RawFd,
+        path: *const c_char,
+        flags: i32,
+        mask: u32,
+        statxbuf: *mut libc::statx,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_STATX, dirfd, user_data);
+        sqe.set_addr(path as u64)
+            .set_len(mask)
+            .set_addr2(statxbuf as u64)
+            .set_op_flags(flags as u32);
+        self.queue(sqe)
+    }
+}

@@ -1,0 +1,542 @@
+//! The io_uring engine: [`IoUring::builder`] sets up the kernel ring and maps
+//! its three shared regions; the `prep_*` methods (in `prep.rs`) queue SQEs;
+//! [`IoUring::submit_and_wait`] enters the kernel; [`IoUring::completions`]
+//! reaps CQEs.
+//!
+//! No futures, no tasks and no allocation per operation live here. What an
+//! SQE points at is the caller's to keep alive until its final CQE.
+
+use core::ffi::{c_int, c_long, c_void};
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
+use std::io;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::completion::{Completion, Completions};
+use super::setup::Builder;
+use super::sys::{
+    GeteventsArg, IORING_ENTER_EXT_ARG, IORING_ENTER_GETEVENTS, IORING_ENTER_REGISTERED_RING,
+    IORING_FEAT_EXT_ARG, IORING_FEAT_SINGLE_MMAP, IORING_OFF_CQ_RING, IORING_OFF_SQ_RING,
+    IORING_OFF_SQES, IORING_REGISTER_RING_FDS, IORING_SETUP_DEFER_TASKRUN, IORING_SQ_CQ_OVERFLOW,
+    IORING_SQ_TASKRUN, IORING_UNREGISTER_RING_FDS, Params, RsrcUpdate, Sqe, Timespec,
+};
+
+/// The ring's file descriptor, closed when its last owner (the ring, or a
+/// buffer ring registered on it) goes away.
+#[derive(Debug)]
+pub(crate) struct RingFd(c_int);
+
+impl RingFd {
+    pub(crate) fn raw(&self) -> c_int {
+        self.0
+    }
+
+    /// `io_uring_register(2)` on this ring.
+    pub(crate) fn register(
+        &self,
+        opcode: u32,
+        arg: *const c_void,
+        nr_args: u32,
+    ) -> io::Result<i32> {
+        // SAFETY: the fd is an open io_uring (we own it); `arg` points to
+        // whatever `opcode` expects, which each caller provides and keeps
+        // alive for the duration of this synchronous call.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_io_uring_register, self.0, opcode, arg, nr_args as c_long)
+        };
+        if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret as i32) }
+    }
+}
+
+impl Drop for RingFd {
+    fn drop(&mut self) {
+        // SAFETY: we own this fd; nothing uses it after the last owner drops.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// One `mmap`ed region, unmapped on drop (so a failure half-way through set-up
+/// unmaps what was mapped, in reverse order, with no cleanup code).
+#[derive(Debug)]
+pub(crate) struct Mmap {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+impl Mmap {
+    fn ring_region(fd: c_int, len: usize, offset: i64) -> io::Result<Mmap> {
+        // SAFETY: a fresh shared mapping of the ring fd at one of the three
+        // offsets the kernel defines; a null hint lets the kernel choose the
+        // address, so no existing mapping is touched.
+        let ptr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                offset,
+            )
+        };
+        Self::checked(ptr, len)
+    }
+
+    pub(crate) fn anonymous(len: usize) -> io::Result<Mmap> {
+        // SAFETY: a fresh private anonymous mapping; touches no other memory.
+        let ptr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        Self::checked(ptr, len)
+    }
+
+    fn checked(ptr: *mut c_void, len: usize) -> io::Result<Mmap> {
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mmap { ptr: NonNull::new(ptr).expect("mmap returned null"), len })
+    }
+
+    pub(crate) fn at<T>(&self, offset: usize) -> *mut T {
+        debug_assert!(offset < self.len);
+        // SAFETY: offsets come from the kernel's `io_uring_params` (or from
+        // our own layout for anonymous maps) and lie inside the mapping.
+        unsafe { self.ptr.as_ptr().cast::<u8>().add(offset).cast() }
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; every pointer
+        // into the region is owned by the struct that owns this `Mmap`.
+        unsafe { libc::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
+
+/// The submission queue's kernel-shared cursors and our local tail.
+struct Sq {
+    khead: *const AtomicU32,
+    ktail: *const AtomicU32,
+    kflags: *const AtomicU32,
+    sqes: *mut Sqe,
+    mask: u32,
+    entries: u32,
+    /// Local producer cursor; published to the kernel on enter.
+    tail: u32,
+}
+
+/// The completion queue's kernel-shared cursors.
+struct Cq {
+    khead: *const AtomicU32,
+    ktail: *const AtomicU32,
+    koverflow: *const AtomicU32,
+    cqes: *const Completion,
+    mask: u32,
+    entries: u32,
+}
+
+/// The submission queue is full: submit what is queued, then try again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqFull;
+
+impl core::fmt::Display for SqFull {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the io_uring submission queue is full; submit before queuing more")
+    }
+}
+
+impl std::error::Error for SqFull {}
+
+impl From<SqFull> for io::Error {
+    fn from(e: SqFull) -> io::Error {
+        io::Error::new(io::ErrorKind::WouldBlock, e)
+    }
+}
+
+/// A Linux io_uring instance: one submission ring and one completion ring.
+///
+/// The ring is bound to the thread that created it (`!Send`): with
+/// `SINGLE_ISSUER` and a registered ring fd the kernel ties both to that
+/// thread.
+///
+/// # Examples
+///
+/// ```
+/// use corering::uring::IoUring;
+///
+/// let mut ring = IoUring::new(8)?;
+/// ring.prep_nop(42)?;
+/// ring.submit_and_wait(1)?;
+/// let cqe = ring.completions().next().expect("one completion");
+/// assert_eq!(cqe.user_data(), 42);
+/// assert_eq!(cqe.result()?, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct IoUring {
+    sq: Sq,
+    cq: Cq,
+    params: Params,
+    /// `(fd, extra enter flags)`: the registered index with
+    /// `IORING_ENTER_REGISTERED_RING`, or the plain fd with 0.
+    enter_fd: (c_int, u32),
+    registered_index: Option<u32>,
+    // Fields drop in order: the maps go before the fd they map.
+    _sqe_map: Mmap,
+    _cq_map: Option<Mmap>,
+    _sq_map: Mmap,
+    fd: Rc<RingFd>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl IoUring {
+    /// A ring with `entries` SQ entries and every optional flag the kernel
+    /// grants; see [`IoUring::builder`] for more options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`].
+    pub fn new(entries: u32) -> io::Result<IoUring> {
+        Builder::default().entries(entries).build()
+    }
+
+    /// Options for a new ring.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// `io_uring_setup` with exactly these parameters, then map the regions.
+    pub(super) fn from_params(entries: u32, mut p: Params, register: bool) -> io::Result<IoUring> {
+        // SAFETY: `p` is a valid `io_uring_params` the kernel reads and
+        // fills; it outlives the call.
+        let ret = unsafe { libc::syscall(libc::SYS_io_uring_setup, entries as c_long, &raw mut p) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = Rc::new(RingFd(ret as c_int));
+
+        let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
+        let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * size_of::<Completion>();
+        let sqes_len = p.sq_entries as usize * size_of::<Sqe>();
+        let single = p.features & IORING_FEAT_SINGLE_MMAP != 0;
+        let sq_map = Mmap::ring_region(
+            fd.raw(),
+            if single { sq_len.max(cq_len) } else { sq_len },
+            IORING_OFF_SQ_RING,
+        )?;
+        let cq_map = if single {
+            None
+        } else {
+            Some(Mmap::ring_region(fd.raw(), cq_len, IORING_OFF_CQ_RING)?)
+        };
+        let sqe_map = Mmap::ring_region(fd.raw(), sqes_len, IORING_OFF_SQES)?;
+        let cq_base = cq_map.as_ref().unwrap_or(&sq_map);
+
+        let sq = Sq {
+            khead: sq_map.at(p.sq_off.head as usize),
+            ktail: sq_map.at(p.sq_off.tail as usize),
+            kflags: sq_map.at(p.sq_off.flags as usize),
+            sqes: sqe_map.at(0),
+            // SAFETY: the kernel wrote these read-only words before setup
+            // returned, at offsets inside the SQ mapping.
+            mask: unsafe { *sq_map.at::<u32>(p.sq_off.ring_mask as usize) },
+            entries: p.sq_entries,
+            // SAFETY: as above; nobody has submitted yet.
+            tail: unsafe {
+                (*sq_map.at::<AtomicU32>(p.sq_off.tail as usize)).load(Ordering::Relaxed)
+            },
+        };
+        // The SQ array maps ring slots to SQE indices. We keep it the
+        // identity, written once here, so queuing an SQE never touches it.
+        let array: *mut u32 = sq_map.at(p.sq_off.array as usize);
+        for i in 0..p.sq_entries {
+            // SAFETY: `array` has `sq_entries` u32 slots inside the mapping.
+            unsafe { array.add(i as usize).write(i) };
+        }
+        let cq = Cq {
+            khead: cq_base.at(p.cq_off.head as usize),
+            ktail: cq_base.at(p.cq_off.tail as usize),
+            koverflow: cq_base.at(p.cq_off.overflow as usize),
+            cqes: cq_base.at(p.cq_off.cqes as usize),
+            // SAFETY: written by the kernel before setup returned.
+            mask: unsafe { *cq_base.at::<u32>(p.cq_off.ring_mask as usize) },
+            entries: p.cq_entries,
+        };
+
+        let mut ring = IoUring {
+            sq,
+            cq,
+            params: p,
+            enter_fd: (fd.raw(), 0),
+            registered_index: None,
+            _sqe_map: sqe_map,
+            _cq_map: cq_map,
+            _sq_map: sq_map,
+            fd,
+            _not_send: PhantomData,
+        };
+        if register {
+            ring.register_ring_fd();
+        }
+        Ok(ring)
+    }
+
+    /// Register the ring fd so enters skip the fd table. Optional: a kernel
+    /// without `IORING_REGISTER_RING_FDS` keeps using the plain fd.
+    fn register_ring_fd(&mut self) {
+        let up = RsrcUpdate { offset: u32::MAX, resv: 0, data: self.fd.raw() as u64 };
+        if let Ok(1) = self.fd.register(IORING_REGISTER_RING_FDS, (&raw const up).cast(), 1) {
+            self.registered_index = Some(up.offset);
+            self.enter_fd = (up.offset as c_int, IORING_ENTER_REGISTERED_RING);
+        }
+    }
+
+    /// The `IORING_SETUP_*` flags the kernel accepted.
+    pub fn setup_flags(&self) -> u32 {
+        self.params.flags
+    }
+
+    /// The `IORING_FEAT_*` word the kernel reported.
+    pub fn features(&self) -> u32 {
+        self.params.features
+    }
+
+    /// Whether enters go through a registered ring fd.
+    pub fn ring_fd_registered(&self) -> bool {
+        self.registered_index.is_some()
+    }
+
+    /// The ring's file descriptor (for `MSG_RING` from another ring).
+    pub fn as_raw_fd(&self) -> c_int {
+        self.fd.raw()
+    }
+
+    pub(crate) fn ring_fd(&self) -> &Rc<RingFd> {
+        &self.fd
+    }
+
+    /// Number of SQ slots.
+    pub fn sq_entries(&self) -> u32 {
+        self.sq.entries
+    }
+
+    /// Number of CQ slots.
+    pub fn cq_entries(&self) -> u32 {
+        self.cq.entries
+    }
+
+    /// SQEs queued but not yet consumed by the kernel.
+    pub fn sq_pending(&self) -> u32 {
+        // SAFETY: `khead` points into the SQ mapping, alive as long as self.
+        let khead = unsafe { (*self.sq.khead).load(Ordering::Acquire) };
+        self.sq.tail.wrapping_sub(khead)
+    }
+
+    /// Free SQ slots.
+    pub fn sq_space_left(&self) -> u32 {
+        self.sq.entries - self.sq_pending()
+    }
+
+    /// CQEs the kernel could not fit in the CQ and keeps on its overflow
+    /// list (with `IORING_FEAT_NODROP`) until the CQ has room again.
+    pub fn cq_overflow_pending(&self) -> bool {
+        self.sq_flags() & IORING_SQ_CQ_OVERFLOW != 0
+    }
+
+    /// CQEs the kernel dropped for good (only without `FEAT_NODROP`, or
+    /// when it could not allocate an overflow entry).
+    pub fn cq_dropped(&self) -> u32 {
+        // SAFETY: `koverflow` points into the CQ mapping, alive as long as self.
+        unsafe { (*self.cq.koverflow).load(Ordering::Relaxed) }
+    }
+
+    fn sq_flags(&self) -> u32 {
+        // SAFETY: `kflags` points into the SQ mapping, alive as long as self.
+        unsafe { (*self.sq.kflags).load(Ordering::Acquire) }
+    }
+
+    /// Reserve the next SQ slot for `sqe`; `Err(SqFull)` when every slot is
+    /// queued and not yet consumed. Never overwrites a pending entry.
+    pub(super) fn reserve(&mut self) -> Result<&mut Sqe, SqFull> {
+        if self.sq_pending() >= self.sq.entries {
+            return Err(SqFull);
+        }
+        let idx = (self.sq.tail & self.sq.mask) as usize;
+        self.sq.tail = self.sq.tail.wrapping_add(1);
+        // SAFETY: `idx <= mask` is inside the SQE array, and the slot is
+        // past the kernel's head, so the kernel is not reading it; the
+        // `&mut self` borrow makes us its only writer.
+        Ok(unsafe { &mut *self.sq.sqes.add(idx) })
+    }
+
+    /// Queue a fully built `sqe` as is.
+    ///
+    /// # Errors
+    ///
+    /// [`SqFull`] when every slot is queued: submit and retry.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `sqe` (buffers, iovecs, sockaddrs, msghdrs,
+    /// timespecs, paths) must stay valid, and unaliased where the kernel
+    /// writes, until the SQE's final completion is reaped. Any fd it closes
+    /// must be the caller's to close.
+    pub unsafe fn push(&mut self, sqe: &Sqe) -> Result<(), SqFull> {
+        *self.reserve()? = *sqe;
+        Ok(())
+    }
+
+    /// Publish queued SQEs and enter the kernel without waiting.
+    ///
+    /// Returns how many SQEs the kernel consumed. SQEs it did not consume
+    /// stay queued and go with the next enter.
+    ///
+    /// # Errors
+    ///
+    /// As [`IoUring::submit_and_wait`].
+    pub fn submit(&mut self) -> io::Result<u32> {
+        self.enter(0, None)
+    }
+
+    /// Publish queued SQEs and wait until at least `want` completions are
+    /// in the CQ.
+    ///
+    /// Interrupted waits (`EINTR`) are retried. Returns how many SQEs the
+    /// kernel consumed.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` or `EAGAIN` when the kernel cannot take more until the CQ is
+    /// reaped: reap with [`IoUring::completions`], then call again; no
+    /// completion is lost. Any other error is the kernel's.
+    pub fn submit_and_wait(&mut self, want: u32) -> io::Result<u32> {
+        self.enter(want, None)
+    }
+
+    /// As [`IoUring::submit_and_wait`], but return once `timeout` passes
+    /// even if fewer than `want` completions arrived (`IORING_ENTER_EXT_ARG`).
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` on a kernel without `IORING_FEAT_EXT_ARG` (before
+    /// 5.11); otherwise as [`IoUring::submit_and_wait`]. Timing out is not
+    /// an error.
+    pub fn submit_and_wait_timeout(&mut self, want: u32, timeout: Duration) -> io::Result<u32> {
+        if self.params.features & IORING_FEAT_EXT_ARG == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "waiting with a timeout needs IORING_FEAT_EXT_ARG (Linux 5.11+)",
+            ));
+        }
+        self.enter(want, Some(timeout))
+    }
+
+    fn enter(&mut self, want: u32, timeout: Option<Duration>) -> io::Result<u32> {
+        // Release: the SQEs we wrote are visible before the kernel sees the tail.
+        // SAFETY: `ktail` points into the SQ mapping, alive as long as self.
+        unsafe { (*self.sq.ktail).store(self.sq.tail, Ordering::Release) };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let to_submit = self.sq_pending();
+            let mut flags = self.enter_fd.1;
+            if want > 0 || self.needs_getevents() {
+                flags |= IORING_ENTER_GETEVENTS;
+            }
+            let ts: Timespec;
+            let mut arg = GeteventsArg::default();
+            let (argp, argsz) = match deadline {
+                Some(d) => {
+                    ts = d.saturating_duration_since(Instant::now()).into();
+                    arg.ts = (&raw const ts) as u64;
+                    flags |= IORING_ENTER_EXT_ARG | IORING_ENTER_GETEVENTS;
+                    ((&raw const arg).cast::<c_void>(), size_of::<GeteventsArg>())
+                }
+                None => (ptr::null(), 0),
+            };
+            // SAFETY: the fd is this ring's (or its registered index); the
+            // SQEs up to the published tail are fully written; `arg` and `ts`
+            // live on this stack frame until the synchronous call returns.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_io_uring_enter,
+                    self.enter_fd.0,
+                    to_submit,
+                    want,
+                    flags,
+                    argp,
+                    argsz,
+                )
+            };
+            if ret >= 0 {
+                return Ok(ret as u32);
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ETIME) => return Ok(0),
+                _ => return Err(err),
+            }
+        }
+    }
+
+    /// Whether an enter must ask for events even when not waiting: deferred
+    /// task work only runs then, and overflowed CQEs are only flushed then.
+    fn needs_getevents(&self) -> bool {
+        self.params.flags & IORING_SETUP_DEFER_TASKRUN != 0
+            || self.sq_flags() & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN) != 0
+    }
+
+    /// The completions available now, as a batch iterator: one Acquire load
+    /// of the tail now, one Release store of the head when it drops.
+    pub fn completions(&mut self) -> Completions<'_> {
+        // SAFETY: the cursors and CQE array point into the CQ mapping, which
+        // lives as long as `self`; the `&mut self` borrow held by the
+        // iterator makes it the only consumer.
+        unsafe { Completions::new(&*self.cq.khead, &*self.cq.ktail, self.cq.cqes, self.cq.mask) }
+    }
+
+    /// Reap every available completion, calling `f` for each; returns the
+    /// count.
+    pub fn for_each_completion<F: FnMut(Completion)>(&mut self, f: F) -> u32 {
+        let batch = self.completions();
+        let n = batch.len() as u32;
+        batch.for_each(f);
+        n
+    }
+}
+
+impl Drop for IoUring {
+    /// Unregisters the ring fd and unmaps the rings; the fd closes once no
+    /// buffer ring registered on it remains.
+    ///
+    /// The caller must have reaped the final completion of every SQE that
+    /// points at its memory first: closing the ring cancels in-flight work
+    /// asynchronously, after this returns. The runtime guarantees it.
+    fn drop(&mut self) {
+        if let Some(index) = self.registered_index {
+            let up = RsrcUpdate { offset: index, resv: 0, data: 0 };
+            let _ = self.fd.register(IORING_UNREGISTER_RING_FDS, (&raw const up).cast(), 1);
+        }
+    }
+}
+
+impl core::fmt::Debug for IoUring {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IoUring")
+            .field("fd", &self.fd.raw())
+            .field("sq_entries", &self.sq.entries)
+            .field("cq_entries", &self.cq.entries)
+            .field("setup_flags", &format_args!("{:#x}", self.params.flags))
+            .field("features", &format_args!("{:#x}", self.params.features))
+            .field("registered", &self.registered_index.is_some())
+            .finish()
+    }
+}
