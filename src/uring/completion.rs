@@ -124,6 +124,7 @@ impl<'a> Completions<'a> {
     /// `khead` and `ktail` are the CQ ring's head and tail, and `cqes` points
     /// to its `mask + 1` entries; all stay mapped for `'a`, and nothing else
     /// consumes this CQ meanwhile (the `&mut IoUring` borrow ensures that).
+    #[inline]
     pub(super) unsafe fn new(
         khead: &'a AtomicU32,
         ktail: &'a AtomicU32,
@@ -165,6 +166,7 @@ impl Iterator for Completions<'_> {
 impl ExactSizeIterator for Completions<'_> {}
 
 impl Drop for Completions<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Release: our reads of the consumed entries happen before the kernel
         // may overwrite them.

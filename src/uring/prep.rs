@@ -46,6 +46,7 @@ impl Prepped<'_> {
 type Prep<'a> = Result<Prepped<'a>, SqFull>;
 
 impl IoUring {
+    #[inline]
     fn queue(&mut self, sqe: Sqe) -> Prep<'_> {
         let slot = self.reserve()?;
         *slot = sqe;
@@ -57,6 +58,7 @@ impl IoUring {
     /// # Errors
     ///
     /// Every `prep_*` method fails only with [`SqFull`]: submit, then retry.
+    #[inline]
     pub fn prep_nop(&mut self, user_data: u64) -> Prep<'_> {
         self.queue(Sqe::new(IORING_OP_NOP, -1, user_data))
     }

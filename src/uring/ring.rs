@@ -334,6 +334,7 @@ impl IoUring {
     }
 
     /// SQEs queued but not yet consumed by the kernel.
+    #[inline]
     pub fn sq_pending(&self) -> u32 {
         // SAFETY: `khead` points into the SQ mapping, alive as long as self.
         let khead = unsafe { (*self.sq.khead).load(Ordering::Acquire) };
@@ -358,6 +359,7 @@ impl IoUring {
         unsafe { (*self.cq.koverflow).load(Ordering::Relaxed) }
     }
 
+    #[inline]
     fn sq_flags(&self) -> u32 {
         // SAFETY: `kflags` points into the SQ mapping, alive as long as self.
         unsafe { (*self.sq.kflags).load(Ordering::Acquire) }
@@ -365,6 +367,7 @@ impl IoUring {
 
     /// Reserve the next SQ slot for `sqe`; `Err(SqFull)` when every slot is
     /// queued and not yet consumed. Never overwrites a pending entry.
+    #[inline]
     pub(super) fn reserve(&mut self) -> Result<&mut Sqe, SqFull> {
         if self.sq_pending() >= self.sq.entries {
             return Err(SqFull);
@@ -389,6 +392,7 @@ impl IoUring {
     /// timespecs, paths) must stay valid, and unaliased where the kernel
     /// writes, until the SQE's final completion is reaped. Any fd it closes
     /// must be the caller's to close.
+    #[inline]
     pub unsafe fn push(&mut self, sqe: &Sqe) -> Result<(), SqFull> {
         *self.reserve()? = *sqe;
         Ok(())
@@ -402,6 +406,7 @@ impl IoUring {
     /// # Errors
     ///
     /// As [`IoUring::submit_and_wait`].
+    #[inline]
     pub fn submit(&mut self) -> io::Result<u32> {
         self.enter(0, None)
     }
@@ -417,6 +422,7 @@ impl IoUring {
     /// `EBUSY` or `EAGAIN` when the kernel cannot take more until the CQ is
     /// reaped: reap with [`IoUring::completions`], then call again; no
     /// completion is lost. Any other error is the kernel's.
+    #[inline]
     pub fn submit_and_wait(&mut self, want: u32) -> io::Result<u32> {
         self.enter(want, None)
     }
@@ -439,6 +445,7 @@ impl IoUring {
         self.enter(want, Some(timeout))
     }
 
+    #[inline]
     fn enter(&mut self, want: u32, timeout: Option<Duration>) -> io::Result<u32> {
         // Release: the SQEs we wrote are visible before the kernel sees the tail.
         // SAFETY: `ktail` points into the SQ mapping, alive as long as self.
@@ -489,6 +496,7 @@ impl IoUring {
 
     /// Whether an enter must ask for events even when not waiting: deferred
     /// task work only runs then, and overflowed CQEs are only flushed then.
+    #[inline]
     fn needs_getevents(&self) -> bool {
         self.params.flags & IORING_SETUP_DEFER_TASKRUN != 0
             || self.sq_flags() & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN) != 0
@@ -496,6 +504,7 @@ impl IoUring {
 
     /// The completions available now, as a batch iterator: one Acquire load
     /// of the tail now, one Release store of the head when it drops.
+    #[inline]
     pub fn completions(&mut self) -> Completions<'_> {
         // SAFETY: the cursors and CQE array point into the CQ mapping, which
         // lives as long as `self`; the `&mut self` borrow held by the
