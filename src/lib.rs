@@ -2,18 +2,25 @@
 //! io_uring.
 //!
 //! Each worker thread is pinned to one CPU and owns one io_uring; nothing is
-//! shared between workers except explicit messages. This release ships the
-//! lowest layer, [`uring`]: corering's own io_uring engine on raw syscalls.
+//! shared between workers except explicit messages. Tasks need not be
+//! `Send`: they never leave their worker.
 //!
 //! ```
-//! use corering::uring::IoUring;
+//! use std::time::Duration;
 //!
-//! let mut ring = IoUring::new(8)?;
-//! ring.prep_nop(7)?;
-//! ring.submit_and_wait(1)?;
-//! assert_eq!(ring.completions().next().map(|c| c.user_data()), Some(7));
-//! # Ok::<(), std::io::Error>(())
+//! #[corering::main(pin = false)]
+//! async fn main() {
+//!     let task = corering::spawn(async {
+//!         corering::time::sleep(Duration::from_millis(1)).await;
+//!         "done"
+//!     });
+//!     assert_eq!(task.await.unwrap(), "done");
+//! }
 //! ```
+//!
+//! The layers, bottom up: [`uring`] (corering's own io_uring engine on raw
+//! syscalls), [`runtime`] (workers, tasks, wakers, operations, the idle
+//! park), [`time`] (timers).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -24,4 +31,12 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod runtime;
+pub mod time;
 pub mod uring;
+
+pub use corering_macros::{main, test};
+pub use runtime::{
+    Builder, Handle, JoinError, JoinHandle, Metrics, Runtime, TryCurrentError, YieldNow, metrics,
+    spawn, yield_now,
+};

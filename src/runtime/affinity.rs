@@ -1,0 +1,70 @@
+//! Pinning the worker thread to one CPU, and restoring the thread's old CPU
+//! set when the runtime goes.
+
+use std::io;
+
+/// The calling thread's allowed CPU set before pinning.
+pub(crate) struct Pinned {
+    previous: libc::cpu_set_t,
+    pub(crate) cpu: usize,
+}
+
+fn allowed() -> io::Result<libc::cpu_set_t> {
+    // SAFETY: an all-zero cpu_set_t is a valid (empty) set; the kernel
+    // writes at most `size_of::<cpu_set_t>()` bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(set)
+    }
+}
+
+fn set(set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: the kernel reads one cpu_set_t from `set`, alive for the call.
+    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn is_set(cpu: usize, s: &libc::cpu_set_t) -> bool {
+    // SAFETY: CPU_ISSET reads bit `cpu` of `s`; `cpu` is below CPU_SETSIZE.
+    cpu < libc::CPU_SETSIZE as usize && unsafe { libc::CPU_ISSET(cpu, s) }
+}
+
+/// Pin the calling thread to `cpu`, or to the first CPU it may use.
+///
+/// # Errors
+///
+/// `InvalidInput` if `cpu` is not in the thread's allowed set.
+pub(crate) fn pin(cpu: Option<usize>) -> io::Result<Pinned> {
+    let previous = allowed()?;
+    let cpu = match cpu {
+        Some(cpu) if is_set(cpu, &previous) => cpu,
+        Some(cpu) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot pin to CPU {cpu}: it is not in this process's allowed CPU set"),
+            ));
+        }
+        None => (0..libc::CPU_SETSIZE as usize)
+            .find(|&c| is_set(c, &previous))
+            .ok_or_else(|| io::Error::other("the allowed CPU set is empty"))?,
+    };
+    // SAFETY: a zeroed set is valid; CPU_SET writes bit `cpu` < CPU_SETSIZE.
+    let one = unsafe {
+        let mut s: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut s);
+        s
+    };
+    set(&one)?;
+    Ok(Pinned { previous, cpu })
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = set(&self.previous);
+    }
+}

@@ -1,0 +1,178 @@
+//! `Builder`: the runtime's options, validated before anything is created.
+
+use std::io;
+
+use crate::uring;
+
+use super::Runtime;
+
+/// Options for a [`Runtime`]; see [`Runtime::builder`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = corering::Runtime::builder()
+///     .ring_entries(512)
+///     .pin(false)
+///     .event_budget(64)
+///     .build()?;
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub(crate) ring: uring::Builder,
+    pub(crate) entries: u32,
+    pub(crate) cq_entries: Option<u32>,
+    pub(crate) pin: bool,
+    pub(crate) cpu: Option<usize>,
+    pub(crate) workers: usize,
+    pub(crate) buf_ring_entries: u16,
+    pub(crate) buf_size: u32,
+    pub(crate) event_budget: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            ring: uring::Builder::default(),
+            entries: 256,
+            cq_entries: None,
+            pin: true,
+            cpu: None,
+            workers: 1,
+            buf_ring_entries: 256,
+            buf_size: 4096,
+            event_budget: 128,
+        }
+    }
+}
+
+impl Builder {
+    /// SQ entries of the worker's ring: a power of two, 1 to 32768.
+    /// Default 256.
+    pub fn ring_entries(&mut self, entries: u32) -> &mut Builder {
+        self.entries = entries;
+        self
+    }
+
+    /// CQ entries: a power of two, at least `ring_entries`. Default twice
+    /// `ring_entries`. A larger CQ keeps multishot operations armed through
+    /// bursts (they end when a completion overflows the CQ).
+    pub fn cq_entries(&mut self, entries: u32) -> &mut Builder {
+        self.cq_entries = Some(entries);
+        self
+    }
+
+    /// Ask for `IORING_SETUP_DEFER_TASKRUN` (default on; falls back to
+    /// `COOP_TASKRUN` where the kernel refuses it).
+    pub fn defer_taskrun(&mut self, on: bool) -> &mut Builder {
+        self.ring.defer_taskrun(on);
+        self
+    }
+
+    /// Ask for `IORING_SETUP_SINGLE_ISSUER` (default on).
+    pub fn single_issuer(&mut self, on: bool) -> &mut Builder {
+        self.ring.single_issuer(on);
+        self
+    }
+
+    /// Pin the worker thread to one CPU (default on): the first CPU of the
+    /// process's allowed set, so `taskset -c 3 prog` runs on CPU 3, or the
+    /// one given to [`Builder::cpu`]. The thread's previous CPU set is
+    /// restored when the runtime is dropped.
+    pub fn pin(&mut self, pin: bool) -> &mut Builder {
+        self.pin = pin;
+        self
+    }
+
+    /// Pin to this CPU (implies `pin(true)`).
+    pub fn cpu(&mut self, cpu: usize) -> &mut Builder {
+        self.cpu = Some(cpu);
+        self.pin = true;
+        self
+    }
+
+    /// Number of workers. Only 1 for now: one worker on the calling thread.
+    pub fn workers(&mut self, workers: usize) -> &mut Builder {
+        self.workers = workers;
+        self
+    }
+
+    /// Buffers in the worker's provided-buffer ring (a power of two, up to
+    /// 32768), used by multishot receives. Default 256.
+    pub fn buf_ring_entries(&mut self, entries: u16) -> &mut Builder {
+        self.buf_ring_entries = entries;
+        self
+    }
+
+    /// Size of each provided buffer in bytes. Default 4096.
+    pub fn buf_size(&mut self, size: u32) -> &mut Builder {
+        self.buf_size = size;
+        self
+    }
+
+    /// Most tasks polled per tick before the worker enters the kernel to
+    /// submit and reap (default 128). A task that never awaits I/O is
+    /// polled at most once per tick, so completions are reaped at least
+    /// every `event_budget` polls.
+    pub fn event_budget(&mut self, budget: usize) -> &mut Builder {
+        self.event_budget = budget;
+        self
+    }
+
+    /// Create the runtime on the calling thread: its ring, its pinning.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` naming the bad value (entries 0 or not a power of two,
+    /// a CPU this process may not use, ...); otherwise why io_uring could
+    /// not be set up (see [`uring::Builder::build`]).
+    pub fn build(&self) -> io::Result<Runtime> {
+        self.validate()?;
+        Runtime::new(self)
+    }
+
+    fn validate(&self) -> io::Result<()> {
+        let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        let pow2 = |n: u32| n.is_power_of_two();
+        if !pow2(self.entries) || self.entries > uring::MAX_ENTRIES {
+            return bad(format!(
+                "ring_entries must be a power of two from 1 to {}, got {}",
+                uring::MAX_ENTRIES,
+                self.entries
+            ));
+        }
+        if let Some(cq) = self.cq_entries
+            && (!pow2(cq) || cq < self.entries || cq > uring::MAX_CQ_ENTRIES)
+        {
+            return bad(format!(
+                "cq_entries must be a power of two from ring_entries ({}) to {}, got {cq}",
+                self.entries,
+                uring::MAX_CQ_ENTRIES
+            ));
+        }
+        if self.workers != 1 {
+            return bad(format!(
+                "workers must be 1 for now (one worker on the calling thread), got {}",
+                self.workers
+            ));
+        }
+        if !self.buf_ring_entries.is_power_of_two()
+            || self.buf_ring_entries > uring::MAX_BUF_RING_ENTRIES
+        {
+            return bad(format!(
+                "buf_ring_entries must be a power of two up to {}, got {}",
+                uring::MAX_BUF_RING_ENTRIES,
+                self.buf_ring_entries
+            ));
+        }
+        if self.buf_size == 0 {
+            return bad("buf_size must not be 0".into());
+        }
+        if self.event_budget == 0 {
+            return bad("event_budget must be at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! The worker that is running on this thread, if any.
+//!
+//! `block_on` installs its worker here for its duration; `spawn`, timers and
+//! operations find their worker through it. Nothing here is shared across
+//! threads.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::task::TaskId;
+use super::worker::Worker;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+}
+
+/// The panic message for runtime-only calls made outside a runtime.
+pub(crate) const NO_RUNTIME: &str = "there is no corering runtime on this thread: call this from a future run by \
+     Runtime::block_on or #[corering::main]";
+
+/// The worker running on this thread.
+pub(crate) fn current() -> Option<Rc<Worker>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Queue `task` on this thread's worker if that is worker `worker`.
+/// `false` if the wake must go through the worker's remote inbox.
+pub(crate) fn wake_local(worker: usize, task: TaskId) -> bool {
+    CURRENT
+        .try_with(|c| match &*c.borrow() {
+            Some(w) if w.id() == worker => {
+                w.schedule(task);
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false)
+}
+
+/// Makes `worker` current until dropped, then restores the previous one.
+pub(crate) struct EnterGuard {
+    prev: Option<Rc<Worker>>,
+}
+
+/// Make `worker` this thread's current worker.
+pub(crate) fn enter(worker: Rc<Worker>) -> EnterGuard {
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(worker));
+    EnterGuard { prev }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        // Drop what we replace outside the borrow: it may be the last
+        // reference to a worker, whose drop runs arbitrary code.
+        let ours = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), prev));
+        drop(ours);
+    }
+}

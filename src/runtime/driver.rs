@@ -1,0 +1,402 @@
+//! The driver: one worker's ring and the slab of its in-flight operations.
+//!
+//! Every operation's SQE carries its slab key as `user_data`; each CQE is
+//! routed back to that key's entry, which records it and hands out the
+//! waker to wake. Internal SQEs (cancels, the wake-up read) carry reserved
+//! `user_data` values at the top of the range, never slab keys.
+//!
+//! A key is freed only after its final CQE (one without `F_MORE`). When an
+//! operation's future is dropped while in flight, what the kernel may still
+//! touch is moved into the entry (an [`Orphan`]) and freed at that final CQE.
+
+use std::collections::VecDeque;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::uring::{Completion, IoUring, SqFull};
+
+use super::metrics::Counters;
+
+/// `user_data` of the worker's read on its wake-up eventfd.
+const WAKE_UD: u64 = u64::MAX;
+/// `user_data` of internal cancel SQEs; their results are ignored.
+const CANCEL_UD: u64 = u64::MAX - 1;
+/// Slab keys stay below this; everything above is reserved.
+const MAX_KEY: usize = (u64::MAX - 1024) as usize;
+
+/// What an operation dropped in flight leaves behind: the memory and fds
+/// its SQE refers to, kept until the final completion.
+pub(crate) trait Orphan: 'static {
+    /// Called for each completion that arrives after the operation's future
+    /// was dropped, e.g. to close an fd the kernel created for nobody.
+    fn completed(&mut self, _cqe: &Completion) {}
+}
+
+enum Slot {
+    /// Single-shot, waiting for its completion.
+    Pending(Option<Waker>),
+    /// Single-shot, completed, not yet taken by its future.
+    Done(Completion),
+    /// Multishot: completions queue up until taken; `finished` after the
+    /// final one.
+    Multi { queue: VecDeque<Completion>, waker: Option<Waker>, finished: bool },
+    /// The future is gone; the entry holds what the kernel may still touch.
+    Orphaned(Box<dyn Orphan>),
+}
+
+/// A worker's ring and in-flight operations.
+pub(crate) struct Driver {
+    /// Dropped by hand, after every final completion (see `Drop`).
+    pub(crate) ring: ManuallyDrop<IoUring>,
+    ops: Slab<Slot>,
+    eventfd: i32,
+    /// Target of the wake-up read; boxed so its address is stable while the
+    /// kernel may write it (until the read's completion).
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    /// Operations whose final completion has not arrived yet.
+    in_kernel: usize,
+    /// Wakers due from completions reaped inside a driver call (a full SQ
+    /// forced a submit); the worker wakes them outside the borrow.
+    pub(crate) deferred: Vec<Waker>,
+    /// Orphans whose final completion came; the worker drops them outside
+    /// the borrow, as their drop may use the driver (closing an fd).
+    pub(crate) graveyard: Vec<Box<dyn Orphan>>,
+    pub(crate) counters: Counters,
+}
+
+impl Driver {
+    pub(crate) fn new(ring: IoUring, eventfd: i32) -> Driver {
+        Driver {
+            ring: ManuallyDrop::new(ring),
+            ops: Slab::with_capacity(256),
+            eventfd,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            in_kernel: 0,
+            deferred: Vec::new(),
+            graveyard: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Operations whose final completion has not arrived yet.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_kernel
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.ops.capacity()
+    }
+
+    /// Slab keys in use (in flight, or completed and not yet taken).
+    pub(crate) fn live_keys(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Queue an operation: take a key, let `prep` write its SQE tagged with
+    /// it (submitting first if the SQ is full). Returns the key.
+    pub(crate) fn submit_op(
+        &mut self,
+        multishot: bool,
+        mut prep: impl FnMut(&mut IoUring, u64) -> Result<(), SqFull>,
+    ) -> io::Result<usize> {
+        let key = self.ops.vacant_key();
+        assert!(key < MAX_KEY, "slab key collides with reserved user_data");
+        while prep(&mut self.ring, key as u64).is_err() {
+            self.make_room()?;
+        }
+        let slot = if multishot {
+            Slot::Multi { queue: VecDeque::new(), waker: None, finished: false }
+        } else {
+            Slot::Pending(None)
+        };
+        self.ops.insert(slot);
+        self.in_kernel += 1;
+        self.counters.sqes += 1;
+        tracing::trace!(key, multishot, "op submit");
+        Ok(key)
+    }
+
+    /// The SQ is full: submit it, reaping first if the kernel is busy.
+    fn make_room(&mut self) -> io::Result<()> {
+        let mut wakers = std::mem::take(&mut self.deferred);
+        let res = self.submit(&mut wakers);
+        self.deferred = wakers;
+        res
+    }
+
+    /// Poll a single-shot operation.
+    pub(crate) fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
+        match &mut self.ops[key] {
+            Slot::Done(_) => match self.ops.remove(key) {
+                Slot::Done(cqe) => Poll::Ready(cqe),
+                _ => unreachable!(),
+            },
+            Slot::Pending(waker) => {
+                set_waker(waker, cx);
+                Poll::Pending
+            }
+            _ => unreachable!("poll_op on a multishot or orphaned op"),
+        }
+    }
+
+    /// Poll a multishot operation: the next completion, or `None` after the
+    /// final one was taken (the key is then free).
+    pub(crate) fn poll_multi(
+        &mut self,
+        key: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Completion>> {
+        let Slot::Multi { queue, waker, finished } = &mut self.ops[key] else {
+            unreachable!("poll_multi on a single-shot or orphaned op")
+        };
+        if let Some(cqe) = queue.pop_front() {
+            if *finished && queue.is_empty() {
+                self.ops.remove(key);
+            }
+            return Poll::Ready(Some(cqe));
+        }
+        if *finished {
+            self.ops.remove(key);
+            return Poll::Ready(None);
+        }
+        set_waker(waker, cx);
+        Poll::Pending
+    }
+
+    /// The future of operation `key` is gone. Free the key if its final
+    /// completion already came; otherwise keep `owned` in the entry until it
+    /// does, and ask the kernel to cancel.
+    pub(crate) fn drop_op(&mut self, key: usize, mut owned: Box<dyn Orphan>) {
+        let in_flight = match &mut self.ops[key] {
+            Slot::Pending(_) => true,
+            Slot::Multi { queue, finished, .. } => {
+                for cqe in queue.drain(..) {
+                    owned.completed(&cqe);
+                }
+                !*finished
+            }
+            Slot::Done(cqe) => {
+                owned.completed(cqe);
+                false
+            }
+            Slot::Orphaned(_) => unreachable!("op dropped twice"),
+        };
+        if in_flight {
+            self.ops[key] = Slot::Orphaned(owned);
+            self.cancel(key as u64);
+        } else {
+            self.ops.remove(key);
+            self.graveyard.push(owned);
+        }
+    }
+
+    fn cancel(&mut self, user_data: u64) {
+        while self.ring.prep_cancel(user_data, 0, CANCEL_UD).is_err() {
+            if let Err(e) = self.make_room() {
+                // The op completes on its own eventually; its entry stays
+                // until then, so nothing is freed early.
+                tracing::warn!(error = %e, "could not submit a cancel");
+                return;
+            }
+        }
+    }
+
+    /// Cancel every operation in flight (shutdown).
+    pub(crate) fn cancel_all(&mut self) {
+        let keys: Vec<usize> = self
+            .ops
+            .iter()
+            .filter(|(_, slot)| match slot {
+                Slot::Pending(_) | Slot::Orphaned(_) => true,
+                Slot::Multi { finished, .. } => !finished,
+                Slot::Done(_) => false,
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.cancel(key as u64);
+        }
+        if self.wake_armed {
+            self.cancel(WAKE_UD);
+        }
+    }
+
+    /// Keep a read armed on the wake-up eventfd.
+    pub(crate) fn arm_wake(&mut self) {
+        if self.wake_armed {
+            return;
+        }
+        let buf: *mut u64 = &mut *self.wake_buf;
+        // SAFETY: `wake_buf` is boxed and owned by the driver, which frees
+        // it only after this read's final completion (`wake_armed` false),
+        // or leaks it (see `Drop`).
+        if unsafe { self.ring.prep_read(self.eventfd, buf.cast(), 8, u64::MAX, WAKE_UD) }.is_ok() {
+            self.wake_armed = true;
+        }
+    }
+
+    /// Submit what is queued without waiting; reap what is there.
+    pub(crate) fn submit(&mut self, wakers: &mut Vec<Waker>) -> io::Result<()> {
+        self.enter(None, false, wakers)
+    }
+
+    /// Submit and block until a completion arrives or `timeout` passes.
+    pub(crate) fn park(
+        &mut self,
+        timeout: Option<Duration>,
+        wakers: &mut Vec<Waker>,
+    ) -> io::Result<()> {
+        self.arm_wake();
+        self.counters.parks += 1;
+        self.enter(timeout, true, wakers)
+    }
+
+    fn enter(
+        &mut self,
+        timeout: Option<Duration>,
+        wait: bool,
+        wakers: &mut Vec<Waker>,
+    ) -> io::Result<()> {
+        // With DEFER_TASKRUN the kernel runs at most max(20, want) items of
+        // deferred completion work per enter. A plain submit would leave the
+        // rest for later enters, so completions would lag further behind
+        // the more operations are in flight. Asking for as many completions
+        // as could be due, with a zero timeout, runs them all now.
+        let defer = self.ring.setup_flags() & crate::uring::sys::IORING_SETUP_DEFER_TASKRUN != 0;
+        let catch_up = (defer && !wait && self.in_kernel > 20)
+            .then(|| (self.in_kernel as u32).min(self.ring.cq_entries()));
+        loop {
+            self.counters.enters += 1;
+            let res = match (wait, timeout) {
+                (false, _) => match catch_up {
+                    Some(want) => self.ring.submit_and_wait_timeout(want, Duration::ZERO),
+                    None => self.ring.submit(),
+                },
+                (true, None) => self.ring.submit_and_wait(1),
+                (true, Some(t)) => self.ring.submit_and_wait_timeout(1, t),
+            };
+            match res {
+                Ok(_) => break,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                    // The kernel holds completions we have not reaped: reap,
+                    // then submit again. Nothing is lost.
+                    tracing::warn!("io_uring_enter busy; reaping before submitting again");
+                    self.reap(wakers);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.reap(wakers);
+        Ok(())
+    }
+
+    /// Route every available completion to its op; collect wakers to wake
+    /// (woken by the caller, outside any borrow of the driver).
+    pub(crate) fn reap(&mut self, wakers: &mut Vec<Waker>) {
+        let Driver { ring, ops, wake_armed, in_kernel, graveyard, counters, .. } = self;
+        for cqe in ring.completions() {
+            counters.cqes += 1;
+            match cqe.user_data() {
+                WAKE_UD => *wake_armed = false,
+                CANCEL_UD => {}
+                ud => {
+                    if !cqe.has_more() {
+                        *in_kernel -= 1;
+                    }
+                    complete(ops, ud as usize, cqe, wakers, graveyard);
+                }
+            }
+        }
+    }
+}
+
+fn complete(
+    ops: &mut Slab<Slot>,
+    key: usize,
+    cqe: Completion,
+    wakers: &mut Vec<Waker>,
+    graveyard: &mut Vec<Box<dyn Orphan>>,
+) {
+    tracing::trace!(key, res = cqe.raw_result(), more = cqe.has_more(), "op complete");
+    let Some(slot) = ops.get_mut(key) else {
+        debug_assert!(false, "completion for unknown key {key}");
+        return;
+    };
+    match slot {
+        Slot::Pending(waker) => {
+            wakers.extend(waker.take());
+            *slot = Slot::Done(cqe);
+        }
+        Slot::Multi { queue, waker, finished } => {
+            queue.push_back(cqe);
+            *finished = !cqe.has_more();
+            wakers.extend(waker.take());
+        }
+        Slot::Orphaned(owned) => {
+            owned.completed(&cqe);
+            if !cqe.has_more()
+                && let Slot::Orphaned(owned) = ops.remove(key)
+            {
+                graveyard.push(owned);
+            }
+        }
+        Slot::Done(_) => debug_assert!(false, "second completion for single-shot key {key}"),
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// How long a shutdown waits for the kernel to finish cancelled operations.
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+impl Driver {
+    /// Cancel everything and reap until every final completion arrived.
+    /// Returns `false` if the kernel did not finish within [`DRAIN_LIMIT`].
+    pub(crate) fn drain(&mut self) -> bool {
+        self.cancel_all();
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        let mut wakers = Vec::new();
+        while self.in_kernel > 0 || self.wake_armed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if self.enter(Some(left.min(Duration::from_millis(100))), true, &mut wakers).is_err() {
+                return false;
+            }
+            // Futures are gone: these wakers only reach dead tasks.
+            wakers.clear();
+            self.graveyard.clear();
+        }
+        true
+    }
+}
+
+impl Drop for Driver {
+    /// The worker drains the driver before dropping it (and leaks the whole
+    /// worker if that fails), so nothing is in flight here; the check keeps
+    /// that promise even if a caller forgot.
+    fn drop(&mut self) {
+        if (self.in_kernel == 0 && !self.wake_armed) || self.drain() {
+            // SAFETY: dropped once, here; nothing in the kernel refers to
+            // memory of ours any more (no op and no wake read in flight).
+            unsafe { ManuallyDrop::drop(&mut self.ring) };
+        } else {
+            tracing::warn!(in_flight = self.in_kernel, "operations did not finish; leaking them");
+            std::mem::forget(std::mem::take(&mut self.ops));
+            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+    }
+}

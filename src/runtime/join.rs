@@ -1,0 +1,209 @@
+//! `JoinHandle` and `JoinError`: a spawned task's result, its panic, or its
+//! cancellation.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+/// What a task and its handle share.
+pub(crate) struct JoinState<T> {
+    result: RefCell<Option<Result<T, JoinError>>>,
+    waiter: RefCell<Option<Waker>>,
+    aborted: Cell<bool>,
+    finished: Cell<bool>,
+}
+
+impl<T> JoinState<T> {
+    pub(crate) fn new() -> Rc<JoinState<T>> {
+        Rc::new(JoinState {
+            result: RefCell::new(None),
+            waiter: RefCell::new(None),
+            aborted: Cell::new(false),
+            finished: Cell::new(false),
+        })
+    }
+
+    fn finish(&self, result: Result<T, JoinError>) {
+        *self.result.borrow_mut() = Some(result);
+        self.finished.set(true);
+        let waiter = self.waiter.borrow_mut().take();
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A spawned future as the worker runs it: catches its panic, honours
+    /// `abort`, and hands its output to the `JoinHandle`.
+    pub(crate) struct TaskFuture<F: Future> {
+        #[pin]
+        future: F,
+        state: Rc<JoinState<F::Output>>,
+    }
+}
+
+impl<F: Future> TaskFuture<F> {
+    pub(crate) fn new(future: F, state: Rc<JoinState<F::Output>>) -> Self {
+        TaskFuture { future, state }
+    }
+}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.state.aborted.get() {
+            this.state.finish(Err(JoinError(Repr::Cancelled)));
+            return Poll::Ready(());
+        }
+        let future = this.future;
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => {
+                this.state.finish(Ok(out));
+                Poll::Ready(())
+            }
+            Err(panic) => {
+                this.state.finish(Err(JoinError(Repr::Panic(Mutex::new(panic)))));
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// An owned permission to await a spawned task's output.
+///
+/// Dropping it detaches the task, which keeps running. Awaiting it yields
+/// `Ok(output)`, or a [`JoinError`] if the task panicked or was aborted.
+///
+/// # Examples
+///
+/// ```
+/// let rt = corering::Runtime::builder().pin(false).build()?;
+/// let out = rt.block_on(async {
+///     let handle = corering::spawn(async { 6 * 7 });
+///     handle.await
+/// });
+/// assert_eq!(out.unwrap(), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[must_use = "dropping a JoinHandle detaches the task; await it or call abort()"]
+pub struct JoinHandle<T> {
+    state: Rc<JoinState<T>>,
+    /// Wakes the task, so that an abort takes effect at the next tick.
+    task: Waker,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(state: Rc<JoinState<T>>, task: Waker) -> JoinHandle<T> {
+        JoinHandle { state, task }
+    }
+
+    /// Cancel the task: at the worker's next tick its future is dropped (on
+    /// its worker) and awaiting this handle yields a cancelled `JoinError`.
+    /// No effect if the task already finished.
+    pub fn abort(&self) {
+        if !self.state.finished.get() {
+            self.state.aborted.set(true);
+            self.task.wake_by_ref();
+        }
+    }
+
+    /// Whether the task has finished (completed, panicked or been aborted).
+    pub fn is_finished(&self) -> bool {
+        self.state.finished.get()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(result) = self.state.result.borrow_mut().take() {
+            return Poll::Ready(result);
+        }
+        if self.state.finished.get() {
+            panic!("JoinHandle polled after it returned the task's result");
+        }
+        *self.state.waiter.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+    }
+}
+
+/// Why a task did not produce its output: it panicked, or it was aborted.
+pub struct JoinError(Repr);
+
+enum Repr {
+    Cancelled,
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+}
+
+impl JoinError {
+    /// The task was aborted.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.0, Repr::Cancelled)
+    }
+
+    /// The task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.0, Repr::Panic(_))
+    }
+
+    /// The panic's payload, to resume it with `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    ///
+    /// If the task did not panic (check [`JoinError::is_panic`]).
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self.0 {
+            Repr::Panic(p) => p.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Repr::Cancelled => panic!("JoinError::into_panic on a cancelled task"),
+        }
+    }
+
+    fn panic_message(&self) -> Option<String> {
+        let Repr::Panic(p) = &self.0 else { return None };
+        let p = p.lock().unwrap_or_else(|e| e.into_inner());
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.0, self.panic_message()) {
+            (Repr::Cancelled, _) => f.write_str("task was cancelled"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "task panicked: {msg}"),
+            (Repr::Panic(_), None) => f.write_str("task panicked"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JoinError({self})")
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(e: JoinError) -> std::io::Error {
+        std::io::Error::other(e)
+    }
+}

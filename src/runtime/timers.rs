@@ -1,0 +1,226 @@
+//! One worker's timer store: a min-heap of deadlines over a slab of timers.
+//!
+//! Cancelling a timer only frees its slab entry; its heap entry goes stale
+//! and is skipped when it reaches the top, or swept out when stale entries
+//! outnumber live ones. So dropping most of a million timers costs no wake-up
+//! of the worker and no heap search, and the park's timeout is always the
+//! nearest *live* deadline. Pure logic: no ring, no clock reads.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use slab::Slab;
+
+/// A registered timer: its slab key and the id that tells it from a later
+/// timer in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    key: usize,
+    id: u64,
+}
+
+struct Timer {
+    /// Identity: fixed for the timer's life.
+    id: u64,
+    /// Names the timer's current heap entry; older entries are stale.
+    epoch: u64,
+    waker: Option<Waker>,
+    fired: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Timers {
+    /// `(deadline, epoch, slab key)`, nearest deadline on top.
+    heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    timers: Slab<Timer>,
+    next_id: u64,
+}
+
+impl Timers {
+    /// Register a timer for `deadline`.
+    pub(crate) fn insert(&mut self, deadline: Instant) -> TimerKey {
+        self.next_id += 1;
+        let id = self.next_id;
+        let key = self.timers.insert(Timer { id, epoch: id, waker: None, fired: false });
+        self.heap.push(Reverse((deadline, id, key)));
+        TimerKey { key, id }
+    }
+
+    /// Move a timer to a new deadline (it becomes unfired).
+    pub(crate) fn reset(&mut self, t: TimerKey, deadline: Instant) {
+        self.next_id += 1;
+        let epoch = self.next_id;
+        let Some(timer) = self.timers.get_mut(t.key).filter(|timer| timer.id == t.id) else {
+            return;
+        };
+        timer.fired = false;
+        // The old heap entry goes stale: it names the previous epoch.
+        timer.epoch = epoch;
+        self.heap.push(Reverse((deadline, epoch, t.key)));
+        self.maybe_compact();
+    }
+
+    /// `Ready` once the timer fired; otherwise remember the waker.
+    pub(crate) fn poll(&mut self, t: TimerKey, cx: &Context<'_>) -> Poll<()> {
+        let Some(timer) = self.timers.get_mut(t.key).filter(|timer| timer.id == t.id) else {
+            return Poll::Ready(());
+        };
+        if timer.fired {
+            return Poll::Ready(());
+        }
+        match &timer.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => timer.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Forget a timer (its future was dropped or finished).
+    pub(crate) fn remove(&mut self, t: TimerKey) {
+        if self.timers.get(t.key).is_some_and(|timer| timer.id == t.id) {
+            self.timers.remove(t.key);
+            self.maybe_compact();
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.heap.capacity() + self.timers.capacity()
+    }
+
+    /// Timers registered and not removed.
+    pub(crate) fn len(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// The nearest live deadline of an unfired timer.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((deadline, id, key))) = self.heap.peek() {
+            if self.is_live(id, key) {
+                return Some(deadline);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Fire every timer due at `now`, collecting their wakers. Returns how
+    /// many fired.
+    pub(crate) fn fire_due(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
+        let mut fired = 0;
+        while let Some(&Reverse((deadline, id, key))) = self.heap.peek() {
+            if deadline > now {
+                break;
+            }
+            self.heap.pop();
+            if self.is_live(id, key) {
+                let timer = &mut self.timers[key];
+                timer.fired = true;
+                wakers.extend(timer.waker.take());
+                fired += 1;
+            }
+        }
+        fired
+    }
+
+    fn is_live(&self, epoch: u64, key: usize) -> bool {
+        self.timers.get(key).is_some_and(|t| t.epoch == epoch && !t.fired)
+    }
+
+    /// Sweep stale heap entries once they outnumber live timers (and are
+    /// many), so a storm of cancelled timers does not hold memory until
+    /// their deadlines pass. Amortised O(1) per cancellation.
+    fn maybe_compact(&mut self) {
+        let live = self.timers.len();
+        if self.heap.len() > 1024 && self.heap.len() > 2 * live + 64 {
+            let timers = &self.timers;
+            self.heap.retain(|&Reverse((_, epoch, key))| {
+                timers.get(key).is_some_and(|t| t.epoch == epoch && !t.fired)
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+    use std::time::Duration;
+
+    fn cx() -> Context<'static> {
+        Context::from_waker(Waker::noop())
+    }
+
+    #[test]
+    fn fires_in_deadline_order_and_only_when_due() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let late = timers.insert(t0 + Duration::from_secs(2));
+        let early = timers.insert(t0 + Duration::from_secs(1));
+        assert!(timers.poll(early, &cx()).is_pending());
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(1)));
+        let mut w = Vec::new();
+        assert_eq!(timers.fire_due(t0, &mut w), 0);
+        assert_eq!(timers.fire_due(t0 + Duration::from_millis(1500), &mut w), 1);
+        assert_eq!(w.len(), 1, "the waker of the polled timer");
+        assert!(timers.poll(early, &cx()).is_ready());
+        assert!(timers.poll(late, &cx()).is_pending());
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn removed_timers_do_not_fire_or_bound_the_park() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let a = timers.insert(t0 + Duration::from_secs(1));
+        let b = timers.insert(t0 + Duration::from_secs(5));
+        timers.remove(a);
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(5)));
+        timers.remove(b);
+        assert_eq!(timers.next_deadline(), None);
+        assert_eq!(timers.fire_due(t0 + Duration::from_secs(10), &mut Vec::new()), 0);
+    }
+
+    #[test]
+    fn a_reused_slot_does_not_inherit_the_old_timer() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let old = timers.insert(t0 + Duration::from_secs(1));
+        timers.remove(old);
+        let new = timers.insert(t0 + Duration::from_secs(3)); // same slab slot
+        timers.remove(old); // stale key: must not remove `new`
+        assert_eq!(timers.len(), 1);
+        assert_eq!(timers.fire_due(t0 + Duration::from_secs(2), &mut Vec::new()), 0);
+        assert!(timers.poll(new, &cx()).is_pending());
+    }
+
+    #[test]
+    fn reset_moves_the_deadline() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let t = timers.insert(t0 + Duration::from_secs(1));
+        timers.reset(t, t0 + Duration::from_secs(3));
+        let mut w = Vec::new();
+        assert_eq!(timers.fire_due(t0 + Duration::from_secs(2), &mut w), 0);
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_million_timers_mostly_cancelled_stay_small() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let keys: Vec<TimerKey> =
+            (0..1_000_000u64).map(|i| timers.insert(t0 + Duration::from_micros(i))).collect();
+        for (i, k) in keys.iter().enumerate() {
+            if i % 100 != 0 {
+                timers.remove(*k);
+            }
+        }
+        assert_eq!(timers.len(), 10_000);
+        assert!(timers.heap.len() < 3 * 10_000 + 2048, "stale entries were swept");
+        let mut w = Vec::new();
+        assert_eq!(timers.fire_due(t0 + Duration::from_secs(2), &mut w), 10_000);
+    }
+}

@@ -1,0 +1,222 @@
+//! One worker: a thread's ring (the driver), its tasks, its run queue, its
+//! timers, and the loop that turns them.
+//!
+//! Each tick polls at most `event_budget` ready tasks, fires due timers,
+//! then enters the kernel once: without waiting if anything is runnable,
+//! otherwise parked until a completion, a remote wake, or the nearest timer
+//! deadline (`IORING_ENTER_EXT_ARG`), whichever comes first.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::driver::Driver;
+use super::join::{JoinHandle, JoinState, TaskFuture};
+use super::metrics::Metrics;
+use super::task::{BLOCK_ON, Header, Remote, TaskId};
+use super::timers::Timers;
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+struct TaskSlot {
+    header: Arc<Header>,
+    /// `None` while the task is being polled.
+    future: Option<BoxFuture>,
+}
+
+pub(crate) struct Worker {
+    pub(crate) driver: RefCell<Driver>,
+    pub(crate) timers: RefCell<Timers>,
+    tasks: RefCell<Slab<TaskSlot>>,
+    run_queue: RefCell<VecDeque<TaskId>>,
+    remote: Arc<Remote>,
+    next_generation: Cell<u32>,
+    block_on_woken: Cell<bool>,
+    budget: usize,
+    pub(crate) span: tracing::Span,
+}
+
+impl Worker {
+    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, budget: usize) -> Worker {
+        let span = tracing::trace_span!("worker", id = remote.worker);
+        Worker {
+            driver: RefCell::new(driver),
+            timers: RefCell::new(Timers::default()),
+            tasks: RefCell::new(Slab::new()),
+            run_queue: RefCell::new(VecDeque::new()),
+            remote,
+            next_generation: Cell::new(0),
+            block_on_woken: Cell::new(true),
+            budget,
+            span,
+        }
+    }
+
+    pub(crate) fn id(&self) -> usize {
+        self.remote.worker
+    }
+
+    pub(crate) fn remote(&self) -> &Arc<Remote> {
+        &self.remote
+    }
+
+    /// Put a woken task on the run queue.
+    pub(crate) fn schedule(&self, task: TaskId) {
+        if task == BLOCK_ON {
+            self.block_on_woken.set(true);
+        } else {
+            self.run_queue.borrow_mut().push_back(task);
+        }
+    }
+
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let state = JoinState::new();
+        let future: BoxFuture = Box::pin(TaskFuture::new(future, state.clone()));
+        let generation = self.next_generation.get().wrapping_add(1);
+        self.next_generation.set(generation);
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        let id = TaskId { key: entry.key() as u32, generation };
+        let header = Header::new(id, self.remote.clone());
+        let waker = header.waker();
+        entry.insert(TaskSlot { header, future: Some(future) });
+        drop(tasks);
+        self.driver.borrow_mut().counters.tasks_spawned += 1;
+        tracing::trace!(task = id.key, "spawn");
+        waker.wake_by_ref();
+        JoinHandle::new(state, waker)
+    }
+
+    /// Run `future` to completion on this thread, driving every task.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _span = self.span.enter();
+        let mut future = std::pin::pin!(future);
+        let header = Header::new(BLOCK_ON, self.remote.clone());
+        let waker = header.waker();
+        let mut cx = Context::from_waker(&waker);
+        self.block_on_woken.set(true);
+        loop {
+            if self.block_on_woken.replace(false) {
+                header.clear_notified();
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            if let Err(e) = self.tick() {
+                // An enter that fails for reasons other than EINTR/EBUSY
+                // means the ring is unusable; nothing can make progress.
+                panic!("corering worker: io_uring_enter failed: {e}");
+            }
+        }
+    }
+
+    /// One turn: run ready tasks, fire timers, enter the kernel once.
+    fn tick(&self) -> std::io::Result<()> {
+        self.remote.drain_into(&mut self.run_queue.borrow_mut());
+        for _ in 0..self.budget {
+            let next = self.run_queue.borrow_mut().pop_front();
+            match next {
+                Some(id) if id == BLOCK_ON => self.block_on_woken.set(true),
+                Some(id) => self.run_task(id),
+                None => break,
+            }
+        }
+        let mut wakers = Vec::new();
+        let next_deadline = {
+            let mut timers = self.timers.borrow_mut();
+            timers.fire_due(Instant::now(), &mut wakers);
+            timers.next_deadline()
+        };
+        wake_all(&mut wakers);
+
+        let runnable = self.block_on_woken.get() || !self.run_queue.borrow().is_empty();
+        let mut driver = self.driver.borrow_mut();
+        driver.counters.ticks += 1;
+        let res = if runnable || !self.remote.park() {
+            driver.submit(&mut wakers)
+        } else {
+            let timeout = next_deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let res = driver.park(timeout, &mut wakers);
+            self.remote.unpark();
+            res
+        };
+        wakers.append(&mut driver.deferred);
+        let dead = std::mem::take(&mut driver.graveyard);
+        drop(driver);
+        drop(dead);
+        wake_all(&mut wakers);
+        res
+    }
+
+    fn run_task(&self, id: TaskId) {
+        let (header, mut future) = {
+            let mut tasks = self.tasks.borrow_mut();
+            match tasks.get_mut(id.key as usize) {
+                Some(slot) if slot.header.id() == id => match slot.future.take() {
+                    Some(f) => (slot.header.clone(), f),
+                    None => return,
+                },
+                // Finished (maybe the slot was reused): a stale wake.
+                _ => return,
+            }
+        };
+        header.clear_notified();
+        self.driver.borrow_mut().counters.tasks_polled += 1;
+        let waker = header.waker();
+        let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
+        if poll.is_ready() {
+            self.tasks.borrow_mut().remove(id.key as usize);
+            tracing::trace!(task = id.key, "complete");
+            drop(future); // outside the borrow: its drop may spawn or wake
+        } else if let Some(slot) = self.tasks.borrow_mut().get_mut(id.key as usize) {
+            slot.future = Some(future);
+        }
+    }
+
+    /// A snapshot of this worker's counters.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let driver = self.driver.borrow();
+        driver.counters.snapshot(driver.in_flight(), driver.live_keys(), self.timers.borrow().len())
+    }
+
+    /// Capacities of the worker's tables (ops, tasks, timer heap): what its
+    /// memory grows with.
+    #[cfg(test)]
+    pub(crate) fn footprint(&self) -> [usize; 3] {
+        [
+            self.driver.borrow().capacity(),
+            self.tasks.borrow().capacity(),
+            self.timers.borrow().capacity(),
+        ]
+    }
+
+    /// Shutdown, part one: drop every task's future on this thread. Their
+    /// operations become orphans, cancelled and drained by the driver.
+    pub(crate) fn drop_tasks(&self) {
+        loop {
+            let futures: Vec<BoxFuture> =
+                self.tasks.borrow_mut().drain().filter_map(|slot| slot.future).collect();
+            if futures.is_empty() {
+                break;
+            }
+            drop(futures); // may spawn more; loop until none are left
+        }
+        self.run_queue.borrow_mut().clear();
+    }
+}
+
+fn wake_all(wakers: &mut Vec<Waker>) {
+    for w in wakers.drain(..) {
+        w.wake();
+    }
+}

@@ -1,0 +1,102 @@
+//! `Sleep`: a future that completes at a deadline.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::runtime::Worker;
+use crate::runtime::context;
+use crate::runtime::timers::TimerKey;
+
+/// Wait until `duration` has elapsed.
+///
+/// # Panics
+///
+/// When polled outside a corering runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let rt = corering::Runtime::builder().pin(false).build()?;
+/// let start = Instant::now();
+/// rt.block_on(corering::time::sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(Instant::now() + duration)
+}
+
+/// Wait until `deadline`.
+///
+/// # Panics
+///
+/// When polled outside a corering runtime.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep { deadline, timer: None }
+}
+
+/// The future of [`sleep`] and [`sleep_until`]. Dropping it removes the
+/// timer from its worker's store.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    /// Registered at first poll, on the polling worker.
+    timer: Option<(TimerKey, Rc<Worker>)>,
+}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Move the deadline (the sleep becomes pending again if it is later).
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        if let Some((key, worker)) = &self.timer {
+            worker.timers.borrow_mut().reset(*key, deadline);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.timer.is_none() {
+            if Instant::now() >= self.deadline {
+                return Poll::Ready(());
+            }
+            let worker = context::current().expect(context::NO_RUNTIME);
+            let key = worker.timers.borrow_mut().insert(self.deadline);
+            self.timer = Some((key, worker));
+        }
+        let (key, worker) = self.timer.as_ref().unwrap();
+        worker.timers.borrow_mut().poll(*key, cx)
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((key, worker)) = self.timer.take() {
+            worker.timers.borrow_mut().remove(key);
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep").field("deadline", &self.deadline).finish()
+    }
+}
