@@ -257,7 +257,8 @@ fn recv_select_from_buffer_ring() {
     let mut held = Vec::new();
     for (ud, msg) in [(1, &b"first message"[..]), (2, b"second")] {
         b.write_all(msg).unwrap();
-        ring.prep_recv_select(a.as_raw_fd(), bufs.bgid(), 0, ud).unwrap();
+        // SAFETY: `bufs` outlives this recv's completion, reaped just below.
+        unsafe { ring.prep_recv_select(a.as_raw_fd(), bufs.bgid(), 0, ud).unwrap() };
         let c = wait(&mut ring, 1)[0];
         assert_eq!((c.user_data(), c.result().unwrap()), (ud, msg.len() as u32), "{c:?}");
         let bid = c.buffer_id().expect("recv_select completion names a buffer");
@@ -268,7 +269,8 @@ fn recv_select_from_buffer_ring() {
     }
     assert_ne!(held[0], held[1], "a buffer still held by us was picked again");
     for bid in held {
-        bufs.recycle(bid);
+        // SAFETY: each id was handed out by one completion above, once.
+        unsafe { bufs.recycle(bid) };
     }
     bufs.publish();
 }
@@ -533,7 +535,9 @@ fn msg_ring_to_another_ring() {
         println!("skipped: this kernel does not support IORING_OP_MSG_RING");
         return;
     }
-    a.prep_msg_ring(b.as_raw_fd(), 0x1234, 0xfeed_beef_cafe, 0, 5).unwrap();
+    // SAFETY: ring `b` is ours, and it reads the message's user_data only
+    // as a number in this test.
+    unsafe { a.prep_msg_ring(b.as_raw_fd(), 0x1234, 0xfeed_beef_cafe, 0, 5).unwrap() };
     let sent = wait(&mut a, 1)[0];
     assert_eq!((sent.user_data(), sent.raw_result()), (5, 0));
 

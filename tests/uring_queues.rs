@@ -101,3 +101,11 @@ fn reap(ring: &mut IoUring, seen: &mut HashSet<u64>) -> usize {
     }
     n
 }
+
+#[test]
+fn a_huge_timeout_waits_without_one_instead_of_panicking() {
+    let mut ring = IoUring::new(4).unwrap();
+    ring.prep_nop(1).unwrap();
+    ring.submit_and_wait_timeout(1, Duration::MAX).unwrap();
+    assert_eq!(ring.completions().map(|c| c.user_data()).collect::<Vec<_>>(), [1]);
+}

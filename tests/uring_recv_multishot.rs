@@ -40,7 +40,8 @@ fn reap(ring: &mut IoUring, bufs: &mut ProvidedBufRing, out: &mut Vec<u8>) -> Ou
             // SAFETY: the kernel handed `bid` to us with this completion and
             // we recycle it only after copying out of it.
             out.extend_from_slice(unsafe { bufs.buf(bid, n) });
-            bufs.recycle(bid);
+            // SAFETY: `bid` came from this completion and is recycled once.
+            unsafe { bufs.recycle(bid) };
         }
         if !cqe.has_more() {
             assert!(outcome.ended.is_none(), "two final completions for one SQE");
@@ -57,7 +58,9 @@ fn ten_thousand_messages_arrive_complete_and_in_order() {
     let (mut tx, rx) = UnixStream::pair().unwrap();
     let mut ring = IoUring::new(64).unwrap();
     let mut bufs = ring.register_buf_ring(16, 1024, 7).unwrap();
-    ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap();
+    // SAFETY: `bufs` outlives the multishot: each test reaps its final
+    // completion (EOF or ENOBUFS) before `bufs` is dropped.
+    unsafe { ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap() };
     ring.submit().unwrap();
 
     // Messages of 1..=300 bytes, each a slice of one long pattern, so the
@@ -86,7 +89,9 @@ fn ten_thousand_messages_arrive_complete_and_in_order() {
                 // The reader fell behind the 16 buffers; they are recycled
                 // now, so arm again.
                 rearms += 1;
-                ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap();
+                // SAFETY: `bufs` outlives the multishot: each test reaps its final
+                // completion (EOF or ENOBUFS) before `bufs` is dropped.
+                unsafe { ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap() };
             }
             Some(e) => panic!("multishot recv ended with {e}"),
         }
@@ -112,7 +117,9 @@ fn dry_ring_ends_with_enobufs_and_rearming_loses_no_byte() {
     let mut armed = false;
     while got.len() < expected.len() {
         if !armed {
-            ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap();
+            // SAFETY: `bufs` outlives the multishot: each test reaps its final
+            // completion (EOF or ENOBUFS) before `bufs` is dropped.
+            unsafe { ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap() };
             armed = true;
         }
         // Do not recycle until the multishot ended, so the ring runs dry.
@@ -129,7 +136,8 @@ fn dry_ring_ends_with_enobufs_and_rearming_loses_no_byte() {
         }
         assert_eq!(held.len(), 4, "every buffer of the ring is used each round");
         for bid in held {
-            bufs.recycle(bid);
+            // SAFETY: each id came from one completion this round, once.
+            unsafe { bufs.recycle(bid) };
         }
         bufs.publish();
     }
@@ -140,7 +148,9 @@ fn dry_ring_ends_with_enobufs_and_rearming_loses_no_byte() {
     tx.write_all(b"tail").unwrap();
     drop(tx);
     if !armed {
-        ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap();
+        // SAFETY: `bufs` outlives the multishot: each test reaps its final
+        // completion (EOF or ENOBUFS) before `bufs` is dropped.
+        unsafe { ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap() };
     }
     let mut tail = Vec::new();
     loop {

@@ -31,8 +31,9 @@ pub const MAX_BUF_RING_ENTRIES: u16 = 1 << 15;
 /// Dropping it unregisters the group, then frees the memory. It keeps the
 /// ring's fd open for that, so it may outlive the [`IoUring`].
 pub struct ProvidedBufRing {
-    /// Owns the ring and the buffers; unmapped after the group is unregistered.
-    _map: Mmap,
+    /// Owns the ring and the buffers; unmapped after the group is
+    /// unregistered (leaked if that fails).
+    map: Option<Mmap>,
     ring: *mut Buf,
     bufs: *mut u8,
     fd: Rc<RingFd>,
@@ -80,17 +81,20 @@ impl ProvidedBufRing {
         let ring: *mut Buf = map.at(0);
         let bufs: *mut u8 = map.at(ring_len);
 
-        let reg = BufReg {
+        let mut reg = BufReg {
             ring_addr: ring as u64,
             ring_entries: entries as u32,
             bgid,
             ..BufReg::default()
         };
-        fd.register(IORING_REGISTER_PBUF_RING, (&raw const reg).cast(), 1)?;
+        // SAFETY: the kernel reads one io_uring_buf_reg from `reg`, alive for
+        // the call; the ring it names is our page-aligned mapping.
+        unsafe { fd.register(IORING_REGISTER_PBUF_RING, (&raw mut reg).cast(), 1)? };
         let mut this =
-            ProvidedBufRing { _map: map, ring, bufs, fd, entries, buf_size, bgid, tail: 0 };
+            ProvidedBufRing { map: Some(map), ring, bufs, fd, entries, buf_size, bgid, tail: 0 };
         for bid in 0..entries {
-            this.recycle(bid);
+            // SAFETY: the first hand-out of each buffer, once each.
+            unsafe { this.recycle(bid) };
         }
         this.publish();
         Ok(this)
@@ -119,8 +123,9 @@ impl ProvidedBufRing {
     ///
     /// # Safety
     ///
-    /// `bid` was handed to us by a completion and has not been recycled
-    /// since, so the kernel does not write to it while the slice lives.
+    /// `bid` was handed to us by a kernel completion for this group and has
+    /// not been recycled since, so the kernel does not write to it while the
+    /// slice lives.
     pub unsafe fn buf(&self, bid: u16, len: usize) -> &[u8] {
         assert!(bid < self.entries && len <= self.buf_size as usize, "bad buffer {bid}/{len}");
         // SAFETY: in bounds (checked above); not written by the kernel while
@@ -129,6 +134,7 @@ impl ProvidedBufRing {
     }
 
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
+        assert!(bid < self.entries, "buffer id {bid} out of range");
         // SAFETY: `bid < entries`, so the offset stays inside the buffers.
         unsafe { self.bufs.add(bid as usize * self.buf_size as usize) }
     }
@@ -139,14 +145,25 @@ impl ProvidedBufRing {
     /// # Panics
     ///
     /// If `bid` is out of range.
-    pub fn recycle(&mut self, bid: u16) {
+    ///
+    /// # Safety
+    ///
+    /// `bid` was handed to us by a kernel completion for this group and has
+    /// not been recycled since. Recycling a buffer the kernel still owns, or
+    /// one twice, lets the kernel hand one buffer out twice (and our tail
+    /// lap its head), so it would write under a live [`buf`] slice.
+    ///
+    /// [`buf`]: ProvidedBufRing::buf
+    pub unsafe fn recycle(&mut self, bid: u16) {
         assert!(bid < self.entries, "buffer id {bid} out of range");
         let idx = (self.tail & (self.entries - 1)) as usize;
         let entry = Buf { addr: self.buf_ptr(bid) as u64, len: self.buf_size, bid, resv: 0 };
         // SAFETY: `idx < entries` is inside the ring. The kernel only reads
         // entries between its head and the published tail; this one is past
-        // the published tail. Entry 0's `resv` is the shared tail, so write
-        // the three fields and leave it alone.
+        // the published tail, and (by the caller's contract: every buffer is
+        // recycled once per hand-out) at most `entries` ahead of the kernel's
+        // head, so it is not an entry the kernel may still read. Entry 0's
+        // `resv` is the shared tail, so write the three fields only.
         unsafe {
             let slot = self.ring.add(idx);
             (&raw mut (*slot).addr).write(entry.addr);
@@ -170,11 +187,18 @@ impl ProvidedBufRing {
 
 impl Drop for ProvidedBufRing {
     fn drop(&mut self) {
-        let reg = BufReg { bgid: self.bgid, ..BufReg::default() };
+        let mut reg = BufReg { bgid: self.bgid, ..BufReg::default() };
         // Unregister before `map` drops, so the kernel stops picking buffers
         // from memory we are about to free. If the ring is already closing,
         // this fails harmlessly: the fd we share is still ours.
-        let _ = self.fd.register(IORING_UNREGISTER_PBUF_RING, (&raw const reg).cast(), 1);
+        // SAFETY: the kernel reads one io_uring_buf_reg from `reg`, alive for
+        // the call.
+        let res =
+            unsafe { self.fd.register(IORING_UNREGISTER_PBUF_RING, (&raw mut reg).cast(), 1) };
+        if res.is_err() {
+            // The kernel may still hand out these buffers: never free them.
+            std::mem::forget(self.map.take());
+        }
     }
 }
 

@@ -32,6 +32,11 @@ pub struct Prepped<'a> {
 impl Prepped<'_> {
     /// Add `IOSQE_*` flags: `IOSQE_IO_LINK`, `IOSQE_ASYNC`,
     /// `IOSQE_CQE_SKIP_SUCCESS`, `IOSQE_IO_DRAIN`, ...
+    ///
+    /// With `IOSQE_CQE_SKIP_SUCCESS` a successful SQE posts no completion at
+    /// all, so memory behind it can never be proven free by one: use it only
+    /// on SQEs that point at no memory. `IOSQE_BUFFER_SELECT` is refused
+    /// (`EOPNOTSUPP`) by every safe `prep_*` method's opcode.
     pub fn flags(self, flags: u8) -> Self {
         self.sqe.add_flags(flags);
         self
@@ -156,10 +161,17 @@ impl IoUring {
     }
 
     /// Queue one `recv` into a buffer the kernel picks from the provided
-    /// buffer group `bgid`; the completion's [`buffer_id`] names it.
+    /// buffer group `bgid`; the completion's [`buffer_id`] names it. On a
+    /// datagram socket with `MSG_TRUNC`, `res` may exceed the buffer size.
     ///
     /// [`buffer_id`]: super::Completion::buffer_id
-    pub fn prep_recv_select(
+    ///
+    /// # Safety
+    ///
+    /// The buffer ring registered under `bgid` must outlive this SQE's final
+    /// completion: the kernel may pick a buffer early (e.g. on an io-wq
+    /// worker) and write it later, after an unregister.
+    pub unsafe fn prep_recv_select(
         &mut self,
         fd: RawFd,
         bgid: u16,
@@ -177,7 +189,12 @@ impl IoUring {
     /// `res == 0` at end of stream).
     ///
     /// [`has_more`]: super::Completion::has_more
-    pub fn prep_recv_multishot(
+    ///
+    /// # Safety
+    ///
+    /// As [`IoUring::prep_recv_select`]: the buffer ring registered under
+    /// `bgid` must outlive this SQE's final completion.
+    pub unsafe fn prep_recv_multishot(
         &mut self,
         fd: RawFd,
         bgid: u16,
@@ -412,7 +429,13 @@ impl IoUring {
     /// Queue a message to the ring `ring_fd`: it receives a completion with
     /// `user_data == target_user_data` and `res == res` (`IORING_MSG_DATA`).
     /// This SQE completes with 0 here once it was posted there.
-    pub fn prep_msg_ring(
+    ///
+    /// # Safety
+    ///
+    /// `ring_fd` is a ring the caller may post to, and `target_user_data`
+    /// is a value that ring reserves for messages: a forged completion for
+    /// one of its operations could make it free memory the kernel still uses.
+    pub unsafe fn prep_msg_ring(
         &mut self,
         ring_fd: RawFd,
         res: u32,

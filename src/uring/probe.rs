@@ -40,7 +40,15 @@ impl IoUring {
     pub fn probe(&self) -> io::Result<Probe> {
         let mut buf =
             ProbeBuf { header: ProbeHeader::default(), ops: [ProbeOp::default(); PROBE_OPS] };
-        self.ring_fd().register(IORING_REGISTER_PROBE, (&raw mut buf).cast(), PROBE_OPS as u32)?;
+        // SAFETY: the kernel writes a probe header and up to PROBE_OPS ops
+        // into `buf`, a zeroed local of exactly that size.
+        unsafe {
+            self.ring_fd().register(
+                IORING_REGISTER_PROBE,
+                (&raw mut buf).cast(),
+                PROBE_OPS as u32,
+            )?
+        };
         let mut supported = [false; PROBE_OPS];
         let n = (buf.header.ops_len as usize).min(PROBE_OPS);
         for op in &buf.ops[..n] {

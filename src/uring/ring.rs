@@ -35,15 +35,20 @@ impl RingFd {
     }
 
     /// `io_uring_register(2)` on this ring.
-    pub(crate) fn register(
+    ///
+    /// # Safety
+    ///
+    /// `arg` is valid for everything `opcode` reads *and writes* (`nr_args`
+    /// items), for the duration of the call, and registers nothing whose
+    /// memory does not outlive the registration.
+    pub(crate) unsafe fn register(
         &self,
         opcode: u32,
-        arg: *const c_void,
+        arg: *mut c_void,
         nr_args: u32,
     ) -> io::Result<i32> {
-        // SAFETY: the fd is an open io_uring (we own it); `arg` points to
-        // whatever `opcode` expects, which each caller provides and keeps
-        // alive for the duration of this synchronous call.
+        // SAFETY: the fd is an open io_uring (we own it); `arg` is valid for
+        // `opcode` by the caller's contract.
         let ret = unsafe {
             libc::syscall(libc::SYS_io_uring_register, self.0, opcode, arg, nr_args as c_long)
         };
@@ -107,7 +112,7 @@ impl Mmap {
     }
 
     pub(crate) fn at<T>(&self, offset: usize) -> *mut T {
-        debug_assert!(offset < self.len);
+        assert!(offset < self.len, "offset {offset} outside a mapping of {}", self.len);
         // SAFETY: offsets come from the kernel's `io_uring_params` (or from
         // our own layout for anonymous maps) and lie inside the mapping.
         unsafe { self.ptr.as_ptr().cast::<u8>().add(offset).cast() }
@@ -292,8 +297,11 @@ impl IoUring {
     /// Register the ring fd so enters skip the fd table. Optional: a kernel
     /// without `IORING_REGISTER_RING_FDS` keeps using the plain fd.
     fn register_ring_fd(&mut self) {
-        let up = RsrcUpdate { offset: u32::MAX, resv: 0, data: self.fd.raw() as u64 };
-        if let Ok(1) = self.fd.register(IORING_REGISTER_RING_FDS, (&raw const up).cast(), 1) {
+        let mut up = RsrcUpdate { offset: u32::MAX, resv: 0, data: self.fd.raw() as u64 };
+        // SAFETY: the kernel reads one rsrc_update and writes the allocated
+        // index back into `up.offset`; `up` is a live, mutable local.
+        let res = unsafe { self.fd.register(IORING_REGISTER_RING_FDS, (&raw mut up).cast(), 1) };
+        if let Ok(1) = res {
             self.registered_index = Some(up.offset);
             self.enter_fd = (up.offset as c_int, IORING_ENTER_REGISTERED_RING);
         }
@@ -415,13 +423,17 @@ impl IoUring {
     /// in the CQ.
     ///
     /// Interrupted waits (`EINTR`) are retried. Returns how many SQEs the
-    /// kernel consumed.
+    /// kernel consumed. If the kernel consumed some SQEs but then could not
+    /// wait (a partial submission, a signal), it returns early: callers must
+    /// not assume `want` completions are there.
     ///
     /// # Errors
     ///
     /// `EBUSY` or `EAGAIN` when the kernel cannot take more until the CQ is
     /// reaped: reap with [`IoUring::completions`], then call again; no
-    /// completion is lost. Any other error is the kernel's.
+    /// completion is lost. `EBADR` if the kernel had to drop completions
+    /// (it could not allocate overflow entries). Any other error is the
+    /// kernel's.
     #[inline]
     pub fn submit_and_wait(&mut self, want: u32) -> io::Result<u32> {
         self.enter(want, None)
@@ -450,7 +462,8 @@ impl IoUring {
         // Release: the SQEs we wrote are visible before the kernel sees the tail.
         // SAFETY: `ktail` points into the SQ mapping, alive as long as self.
         unsafe { (*self.sq.ktail).store(self.sq.tail, Ordering::Release) };
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for an Instant waits without one.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let to_submit = self.sq_pending();
             let mut flags = self.enter_fd.1;
@@ -527,12 +540,16 @@ impl Drop for IoUring {
     /// buffer ring registered on it remains.
     ///
     /// The caller must have reaped the final completion of every SQE that
-    /// points at its memory first: closing the ring cancels in-flight work
-    /// asynchronously, after this returns. The runtime guarantees it.
+    /// points at its memory first: in-flight work is cancelled only once the
+    /// fd closes (not while a buffer ring still holds it), and then
+    /// asynchronously, after this returns. Memory behind operations still
+    /// in flight must be leaked, not freed. The runtime guarantees it.
     fn drop(&mut self) {
         if let Some(index) = self.registered_index {
-            let up = RsrcUpdate { offset: index, resv: 0, data: 0 };
-            let _ = self.fd.register(IORING_UNREGISTER_RING_FDS, (&raw const up).cast(), 1);
+            let mut up = RsrcUpdate { offset: index, resv: 0, data: 0 };
+            // SAFETY: the kernel reads one rsrc_update from `up`, alive here.
+            let _ =
+                unsafe { self.fd.register(IORING_UNREGISTER_RING_FDS, (&raw mut up).cast(), 1) };
         }
     }
 }

@@ -226,7 +226,8 @@ pub struct Timespec {
 
 impl From<core::time::Duration> for Timespec {
     fn from(d: core::time::Duration) -> Timespec {
-        Timespec { tv_sec: d.as_secs() as i64, tv_nsec: d.subsec_nanos() as i64 }
+        let tv_sec = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Timespec { tv_sec, tv_nsec: d.subsec_nanos() as i64 }
     }
 }
 
