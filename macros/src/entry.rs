@@ -1,6 +1,6 @@
 //! Expansion of `#[corering::main]` and `#[corering::test]`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
@@ -25,8 +25,21 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     };
     match options(kind, args).and_then(|o| check(kind, &func).map(|()| o)) {
         Ok(opts) => generate(kind, func, opts),
-        Err(e) => with_item(e, quote!(#func)),
+        Err(e) => with_item(e, inert(func)),
     }
+}
+
+/// The user's function, still type-checked (so editors keep working) but
+/// neither `async` nor runnable, so the spanned error is the only one.
+fn inert(mut func: ItemFn) -> TokenStream {
+    let body = &func.block;
+    let block = quote!({
+        let _ = async move #body;
+        ::core::unreachable!()
+    });
+    *func.block = syn::parse2(block).expect("a block");
+    func.sig.asyncness = None;
+    quote!(#func)
 }
 
 /// Report `err` but still emit the user's item, so editors keep working.
@@ -121,7 +134,6 @@ fn generate(kind: Kind, mut func: ItemFn, opts: Options) -> TokenStream {
     let vis = &func.vis;
     let sig = &func.sig;
     let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
-    let _ = Span::call_site();
     quote! {
         #test_attr
         #(#attrs)*

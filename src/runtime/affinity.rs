@@ -3,9 +3,11 @@
 
 use std::io;
 
-/// The calling thread's allowed CPU set before pinning.
+/// The calling thread's allowed CPU set before pinning, and the one-CPU
+/// set pinning installed.
 pub(crate) struct Pinned {
     previous: libc::cpu_set_t,
+    ours: libc::cpu_set_t,
     pub(crate) cpu: usize,
 }
 
@@ -60,11 +62,20 @@ pub(crate) fn pin(cpu: Option<usize>) -> io::Result<Pinned> {
         s
     };
     set(&one)?;
-    Ok(Pinned { previous, cpu })
+    Ok(Pinned { previous, ours: one, cpu })
+}
+
+fn same(a: &libc::cpu_set_t, b: &libc::cpu_set_t) -> bool {
+    (0..libc::CPU_SETSIZE as usize).all(|c| is_set(c, a) == is_set(c, b))
 }
 
 impl Drop for Pinned {
+    /// Restore the previous set, unless someone changed the thread's set
+    /// since (e.g. another runtime pinned it and was dropped first, already
+    /// restoring the original): then leave theirs alone.
     fn drop(&mut self) {
-        let _ = set(&self.previous);
+        if allowed().is_ok_and(|now| same(&now, &self.ours)) {
+            let _ = set(&self.previous);
+        }
     }
 }

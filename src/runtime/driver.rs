@@ -25,6 +25,8 @@ use super::metrics::Counters;
 const WAKE_UD: u64 = u64::MAX;
 /// `user_data` of internal cancel SQEs; their results are ignored.
 const CANCEL_UD: u64 = u64::MAX - 1;
+/// `user_data` of asynchronous closes of fds no handle or op uses any more.
+const CLOSE_UD: u64 = u64::MAX - 2;
 /// Slab keys stay below this; everything above is reserved.
 const MAX_KEY: usize = (u64::MAX - 1024) as usize;
 
@@ -60,6 +62,10 @@ pub(crate) struct Driver {
     wake_armed: bool,
     /// Operations whose final completion has not arrived yet.
     in_kernel: usize,
+    /// Closes submitted through the ring and not yet completed.
+    closing: usize,
+    /// Shutdown has begun: close synchronously from now on.
+    shutting_down: bool,
     /// Wakers due from completions reaped inside a driver call (a full SQ
     /// forced a submit); the worker wakes them outside the borrow.
     pub(crate) deferred: Vec<Waker>,
@@ -78,6 +84,8 @@ impl Driver {
             wake_buf: Box::new(0),
             wake_armed: false,
             in_kernel: 0,
+            closing: 0,
+            shutting_down: false,
             deferred: Vec::new(),
             graveyard: Vec::new(),
             counters: Counters::default(),
@@ -228,6 +236,19 @@ impl Driver {
         }
     }
 
+    /// Queue an asynchronous close of `fd`, which nothing uses any more.
+    /// `false` if it could not be queued (SQ full, or shutting down): the
+    /// caller closes synchronously then.
+    pub(crate) fn close(&mut self, fd: i32) -> bool {
+        if self.shutting_down {
+            return false;
+        }
+        // SAFETY: the caller owns `fd` and gives it up to this close.
+        let queued = unsafe { self.ring.prep_close(fd, CLOSE_UD) }.is_ok();
+        self.closing += usize::from(queued);
+        queued
+    }
+
     /// Keep a read armed on the wake-up eventfd.
     pub(crate) fn arm_wake(&mut self) {
         if self.wake_armed {
@@ -300,12 +321,18 @@ impl Driver {
     /// Route every available completion to its op; collect wakers to wake
     /// (woken by the caller, outside any borrow of the driver).
     pub(crate) fn reap(&mut self, wakers: &mut Vec<Waker>) {
-        let Driver { ring, ops, wake_armed, in_kernel, graveyard, counters, .. } = self;
+        let Driver { ring, ops, wake_armed, in_kernel, closing, graveyard, counters, .. } = self;
         for cqe in ring.completions() {
             counters.cqes += 1;
             match cqe.user_data() {
                 WAKE_UD => *wake_armed = false,
                 CANCEL_UD => {}
+                CLOSE_UD => {
+                    *closing -= 1;
+                    if let Err(e) = cqe.result() {
+                        tracing::warn!(error = %e, "asynchronous close failed");
+                    }
+                }
                 ud => {
                     if !cqe.has_more() {
                         *in_kernel -= 1;
@@ -365,10 +392,11 @@ impl Driver {
     /// Cancel everything and reap until every final completion arrived.
     /// Returns `false` if the kernel did not finish within [`DRAIN_LIMIT`].
     pub(crate) fn drain(&mut self) -> bool {
+        self.shutting_down = true;
         self.cancel_all();
         let deadline = Instant::now() + DRAIN_LIMIT;
         let mut wakers = Vec::new();
-        while self.in_kernel > 0 || self.wake_armed {
+        while self.in_kernel > 0 || self.wake_armed || self.closing > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -389,7 +417,7 @@ impl Drop for Driver {
     /// worker if that fails), so nothing is in flight here; the check keeps
     /// that promise even if a caller forgot.
     fn drop(&mut self) {
-        if (self.in_kernel == 0 && !self.wake_armed) || self.drain() {
+        if (self.in_kernel == 0 && !self.wake_armed && self.closing == 0) || self.drain() {
             // SAFETY: dropped once, here; nothing in the kernel refers to
             // memory of ours any more (no op and no wake read in flight).
             unsafe { ManuallyDrop::drop(&mut self.ring) };

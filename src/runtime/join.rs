@@ -43,15 +43,37 @@ pin_project_lite::pin_project! {
     /// A spawned future as the worker runs it: catches its panic, honours
     /// `abort`, and hands its output to the `JoinHandle`.
     pub(crate) struct TaskFuture<F: Future> {
+        // Declared first, so it is dropped before `state` reports the
+        // cancellation.
         #[pin]
         future: F,
-        state: Rc<JoinState<F::Output>>,
+        state: CancelOnDrop<F::Output>,
+    }
+}
+
+/// The task's side of the `JoinState`: if the task is dropped unfinished
+/// (aborted, or at runtime shutdown), the handle learns it was cancelled
+/// instead of waiting forever.
+pub(crate) struct CancelOnDrop<T>(Rc<JoinState<T>>);
+
+impl<T> std::ops::Deref for CancelOnDrop<T> {
+    type Target = JoinState<T>;
+    fn deref(&self) -> &JoinState<T> {
+        &self.0
+    }
+}
+
+impl<T> Drop for CancelOnDrop<T> {
+    fn drop(&mut self) {
+        if !self.0.finished.get() {
+            self.0.finish(Err(JoinError(Repr::Cancelled)));
+        }
     }
 }
 
 impl<F: Future> TaskFuture<F> {
     pub(crate) fn new(future: F, state: Rc<JoinState<F::Output>>) -> Self {
-        TaskFuture { future, state }
+        TaskFuture { future, state: CancelOnDrop(state) }
     }
 }
 
@@ -82,7 +104,18 @@ impl<F: Future> Future for TaskFuture<F> {
 /// An owned permission to await a spawned task's output.
 ///
 /// Dropping it detaches the task, which keeps running. Awaiting it yields
-/// `Ok(output)`, or a [`JoinError`] if the task panicked or was aborted.
+/// `Ok(output)`, or a [`JoinError`] if the task panicked or was aborted (or
+/// was dropped unfinished when its runtime shut down).
+///
+/// It stays on its worker's thread:
+///
+/// ```compile_fail
+/// let rt = corering::Runtime::builder().pin(false).build().unwrap();
+/// rt.block_on(async {
+///     let handle = corering::spawn(async { 1 });
+///     std::thread::spawn(move || drop(handle));
+/// });
+/// ```
 ///
 /// # Examples
 ///

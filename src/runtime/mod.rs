@@ -13,6 +13,8 @@ pub(crate) mod context;
 // until it lands, only this crate's own tests use them.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod driver;
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod fd;
 mod join;
 mod metrics;
 #[cfg_attr(not(test), allow(dead_code))]
@@ -45,6 +47,13 @@ pub(crate) use worker::Worker;
 /// single issuer. Dropping it drops every task on this thread, cancels every
 /// operation still in flight and waits for the kernel to finish them before
 /// the ring is closed, so the kernel never writes into freed memory.
+///
+/// A `Runtime` cannot leave its thread:
+///
+/// ```compile_fail
+/// let rt = corering::Runtime::builder().pin(false).build().unwrap();
+/// std::thread::spawn(move || drop(rt));
+/// ```
 ///
 /// # Examples
 ///
@@ -158,6 +167,12 @@ impl fmt::Debug for Runtime {
 ///
 /// It is `!Send`, like the runtime: tasks need not be `Send` because they
 /// never leave their worker.
+///
+/// ```compile_fail
+/// let rt = corering::Runtime::builder().pin(false).build().unwrap();
+/// let handle = rt.handle();
+/// std::thread::spawn(move || drop(handle));
+/// ```
 #[derive(Clone)]
 pub struct Handle {
     worker: Rc<Worker>,
@@ -276,6 +291,18 @@ impl Future for YieldNow {
         Poll::Pending
     }
 }
+
+// What may cross threads, checked at compile time. (`Runtime`, `Handle`,
+// `JoinHandle`, `Sleep`, `Interval` may not: see their compile_fail docs.)
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<JoinError>();
+    send_sync::<Metrics>();
+    send_sync::<TryCurrentError>();
+    send_sync::<Builder>();
+    send_sync::<crate::time::Elapsed>();
+    send_sync::<std::task::Waker>();
+};
 
 /// A snapshot of the current worker's counters, or `None` outside a runtime.
 pub fn metrics() -> Option<Metrics> {

@@ -208,3 +208,118 @@ fn multishot_op_delivers_many_completions_then_frees_its_key_when_dropped() {
     assert_eq!(rt.metrics().ops_in_flight, 0);
     assert_eq!(rt.metrics().live_op_keys, 0);
 }
+
+/// A read through a `SharedFd`, as the I/O types will do it.
+struct SharedRead {
+    fd: super::fd::SharedFd,
+    buf: Vec<u8>,
+}
+
+impl Orphan for SharedRead {}
+
+// SAFETY: the SQE points into `buf`'s heap allocation; the fd is kept open
+// by the `SharedFd` clone `self` holds.
+unsafe impl OpData for SharedRead {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        let len = self.buf.capacity() as u32;
+        // SAFETY: `buf` lives in `self` until the final completion (OpData).
+        unsafe { ring.prep_read(self.fd.raw(), self.buf.as_mut_ptr(), len, u64::MAX, user_data) }
+            .map(|_| ())
+    }
+}
+
+fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Move `fd` to a high, otherwise unused number, so that no other test can
+/// reuse its number between our close and our check.
+fn high_fd(fd: OwnedFd, at: i32) -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd >= `at` that we then own.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, at) };
+    assert!(new >= at);
+    // SAFETY: `new` was just created and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(new) }
+}
+
+#[test]
+fn a_shared_fd_closes_only_after_its_last_op_completes() {
+    let rt = rt();
+    let (r, w) = pipe();
+    let r = high_fd(r, 1500);
+    let raw = r.as_raw_fd();
+    rt.block_on(async {
+        let fd = super::fd::SharedFd::new(r);
+        let read = crate::spawn(Op::new(SharedRead { fd: fd.clone(), buf: Vec::with_capacity(4) }));
+        crate::yield_now().await;
+        drop(fd); // the handle goes; the read in flight still holds the fd
+        crate::yield_now().await;
+        assert!(fd_is_open(raw), "closed while a read was in flight");
+        // SAFETY: writes 2 bytes from a live array to our own pipe.
+        assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"hi".as_ptr().cast(), 2) }, 2);
+        let (cqe, data) = read.await.unwrap();
+        assert_eq!(cqe.result().unwrap(), 2);
+        drop(data); // the last clone: the close goes through the ring
+        crate::yield_now().await;
+        crate::yield_now().await;
+        assert!(!fd_is_open(raw), "the fd was not closed after its last op");
+    });
+}
+
+/// An accept whose future is dropped: the fd the kernel created for it is
+/// closed, not leaked.
+struct Accept {
+    fd: i32,
+}
+
+impl Orphan for Accept {
+    fn completed(&mut self, cqe: &crate::uring::Completion) {
+        if let Ok(fd) = cqe.result() {
+            // SAFETY: the kernel created this fd for our dropped accept;
+            // nobody else knows it.
+            unsafe { libc::close(fd as i32) };
+        }
+    }
+}
+
+// SAFETY: the SQE points at no memory; the listener is kept open by the test.
+unsafe impl OpData for Accept {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        // SAFETY: null address pointers: the kernel writes no sockaddr.
+        unsafe {
+            ring.prep_accept(
+                self.fd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+                user_data,
+            )
+        }
+        .map(|_| ())
+    }
+}
+
+#[test]
+fn an_fd_arriving_for_a_dropped_accept_is_closed() {
+    use std::io::Read as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // The connection waits in the backlog, so the accept completes at once,
+    // in the same submission as its cancel, which then finds nothing.
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let mut accept = Box::pin(Op::new(Accept { fd: listener.as_raw_fd() }));
+        assert!(futures_poll_once(accept.as_mut()).is_none());
+        drop(accept);
+        crate::time::sleep(Duration::from_millis(20)).await;
+    });
+    assert_eq!(rt.metrics().live_op_keys, 0);
+    let mut b = [0u8; 1];
+    match client.read(&mut b) {
+        Ok(0) => {} // the server side was closed
+        other => panic!("the accepted fd leaked (client read: {other:?})"),
+    }
+}

@@ -79,12 +79,14 @@ impl Interval {
             MissedTickBehavior::Burst => scheduled + self.period,
             MissedTickBehavior::Delay => now.max(scheduled) + self.period,
             MissedTickBehavior::Skip => {
-                let mut next = scheduled + self.period;
-                if next <= now {
-                    let behind = (now - scheduled).as_nanos() / self.period.as_nanos();
-                    next = scheduled + self.period * (behind as u32 + 1);
+                let next = scheduled + self.period;
+                if next > now {
+                    next
+                } else {
+                    // The next instant on the original schedule after now.
+                    let into = (now - scheduled).as_nanos() % self.period.as_nanos();
+                    now + (self.period - Duration::from_nanos(into as u64))
                 }
-                next
             }
         };
         self.sleep.reset(next);

@@ -43,6 +43,13 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 /// The future of [`sleep`] and [`sleep_until`]. Dropping it removes the
 /// timer from its worker's store.
+///
+/// It stays on the thread it was created on:
+///
+/// ```compile_fail
+/// let s = corering::time::sleep(std::time::Duration::from_secs(1));
+/// std::thread::spawn(move || drop(s));
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
@@ -74,13 +81,19 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let current = context::current().expect(context::NO_RUNTIME);
+        // Registered on another worker (a runtime since dropped, or another
+        // one on this thread): move to the one polling us, whose park the
+        // deadline must bound.
+        if let Some((key, worker)) = self.timer.take_if(|(_, w)| !Rc::ptr_eq(w, &current)) {
+            worker.timers.borrow_mut().remove(key);
+        }
         if self.timer.is_none() {
             if Instant::now() >= self.deadline {
                 return Poll::Ready(());
             }
-            let worker = context::current().expect(context::NO_RUNTIME);
-            let key = worker.timers.borrow_mut().insert(self.deadline);
-            self.timer = Some((key, worker));
+            let key = current.timers.borrow_mut().insert(self.deadline);
+            self.timer = Some((key, current));
         }
         let (key, worker) = self.timer.as_ref().unwrap();
         worker.timers.borrow_mut().poll(*key, cx)

@@ -1,0 +1,59 @@
+//! `SharedFd`: a file descriptor shared by the handle that owns it and the
+//! operations in flight on it.
+//!
+//! Every operation on an fd holds a clone, so the fd is closed only after
+//! the last in-flight operation on it has completed (its data, clone
+//! included, is freed at its final completion). The close itself goes
+//! through the ring, asynchronously, when the worker is alive and running;
+//! otherwise it is a plain `close(2)`.
+
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::{Rc, Weak};
+
+use super::Worker;
+use super::context;
+
+/// A reference-counted fd, closed when the last clone drops.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedFd {
+    inner: Rc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    fd: RawFd,
+    /// The worker to close through; the current one at creation.
+    worker: Weak<Worker>,
+}
+
+impl SharedFd {
+    pub(crate) fn new(fd: OwnedFd) -> SharedFd {
+        let worker = context::current().map(|w| Rc::downgrade(&w)).unwrap_or_default();
+        SharedFd { inner: Rc::new(Inner { fd: fd.into_raw_fd(), worker }) }
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.inner.fd
+    }
+}
+
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let queued = self
+            .worker
+            .upgrade()
+            .and_then(|w| w.driver.try_borrow_mut().ok().map(|mut d| d.close(self.fd)))
+            .unwrap_or(false);
+        if !queued {
+            // SAFETY: we own this fd and no operation uses it any more (they
+            // all hold a clone of us, and we are the last).
+            unsafe { libc::close(self.fd) };
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Tasks: spawn and join, `!Send` tasks, detaching, abort, panics, yielding,
+//! the per-tick budget, and what happens outside a runtime.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use common::bounded;
+use corering::time::{sleep, timeout};
+use corering::{Handle, Runtime, spawn, yield_now};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn rt() -> Runtime {
+    Runtime::builder().pin(false).build().unwrap()
+}
+
+/// The message of a panic payload (`panic!` with or without formatting).
+fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .expect("a string payload")
+}
+
+#[test]
+fn spawned_task_output_is_joined() {
+    bounded(LIMIT, || {
+        let out = rt().block_on(async {
+            let h = spawn(async {
+                sleep(Duration::from_millis(2)).await;
+                6 * 7
+            });
+            assert!(!h.is_finished(), "the task is still sleeping");
+            let out = timeout(Duration::from_secs(5), h).await.unwrap().unwrap();
+            (out, corering::metrics().unwrap().tasks_spawned)
+        });
+        assert_eq!(out, (42, 1));
+    });
+}
+
+#[test]
+fn not_send_task_runs_and_is_awaited() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let shared = Rc::new(RefCell::new(vec![1]));
+            let mine = shared.clone();
+            let h = spawn(async move {
+                yield_now().await;
+                mine.borrow_mut().push(2);
+                Rc::strong_count(&mine)
+            });
+            assert_eq!(h.await.unwrap(), 2, "the task held its Rc while it ran");
+            assert_eq!(*shared.borrow(), [1, 2]);
+            assert_eq!(Rc::strong_count(&shared), 1, "the finished task dropped its Rc");
+        });
+    });
+}
+
+#[test]
+fn dropping_the_join_handle_detaches_the_task() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let done = Rc::new(Cell::new(false));
+            let flag = done.clone();
+            drop(spawn(async move {
+                sleep(Duration::from_millis(5)).await;
+                flag.set(true);
+            }));
+            assert!(!done.get());
+            let wait = async {
+                while !done.get() {
+                    sleep(Duration::from_millis(1)).await;
+                }
+            };
+            timeout(Duration::from_secs(5), wait).await.expect("the detached task never finished");
+        });
+    });
+}
+
+/// Records, when dropped, the thread it was dropped on.
+struct Guard(Rc<Cell<Option<ThreadId>>>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.set(Some(std::thread::current().id()));
+    }
+}
+
+#[test]
+fn abort_cancels_a_sleeping_task_and_drops_its_future_on_the_worker() {
+    bounded(LIMIT, || {
+        let rt = rt();
+        rt.block_on(async {
+            let dropped_on = Rc::new(Cell::new(None));
+            let started = Rc::new(Cell::new(false));
+            let guard = Guard(dropped_on.clone());
+            let s = started.clone();
+            let h = spawn(async move {
+                let _guard = guard;
+                s.set(true);
+                sleep(Duration::from_secs(60)).await;
+                unreachable!("the sleep was aborted");
+            });
+            while !started.get() {
+                yield_now().await;
+            }
+            assert_eq!(corering::metrics().unwrap().timers_pending, 1);
+            assert_eq!(dropped_on.get(), None);
+            h.abort();
+            let err =
+                timeout(Duration::from_secs(5), h).await.expect("abort took effect").unwrap_err();
+            assert!(err.is_cancelled() && !err.is_panic(), "{err}");
+            assert_eq!(
+                dropped_on.get(),
+                Some(std::thread::current().id()),
+                "dropped on the worker"
+            );
+            assert_eq!(corering::metrics().unwrap().timers_pending, 0, "the sleep's timer is gone");
+        });
+    });
+}
+
+#[test]
+fn abort_after_the_task_finished_has_no_effect() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let h = spawn(async { 1 });
+            while !h.is_finished() {
+                yield_now().await;
+            }
+            h.abort();
+            assert_eq!(h.await.unwrap(), 1);
+        });
+    });
+}
+
+/// A task whose future was dropped at shutdown never completes: its handle
+/// should then report it cancelled (as after `abort`), not stay pending.
+#[test]
+fn a_join_handle_outliving_its_runtime_reports_cancelled() {
+    bounded(LIMIT, || {
+        let first = rt();
+        let h = first.handle().spawn(std::future::pending::<()>());
+        first.block_on(yield_now()); // the task runs once and stays pending
+        assert!(!h.is_finished());
+        drop(first);
+        let r = rt().block_on(timeout(Duration::from_secs(1), h));
+        let err = r.expect("the handle stayed pending").unwrap_err();
+        assert!(err.is_cancelled(), "{err}");
+    });
+}
+
+#[test]
+fn tasks_spawned_through_a_handle_before_block_on_run_in_it() {
+    bounded(LIMIT, || {
+        let rt = rt();
+        let h = rt.handle().spawn(async { Handle::try_current().is_ok() });
+        assert!(!h.is_finished(), "nothing runs outside block_on");
+        let ran = rt.block_on(async { timeout(Duration::from_secs(5), h).await });
+        assert!(ran.expect("the task never ran").unwrap());
+    });
+}
+
+#[test]
+fn a_panicking_task_yields_its_payload_and_the_worker_goes_on() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let sleeper = spawn(async {
+                sleep(Duration::from_millis(20)).await;
+                "still here"
+            });
+            let h = spawn(async {
+                yield_now().await;
+                panic!("boom {}", 42);
+            });
+            let err = h.await.unwrap_err();
+            assert!(err.is_panic() && !err.is_cancelled(), "{err}");
+            assert_eq!(err.to_string(), "task panicked: boom 42");
+            assert_eq!(message(&*err.into_panic()), "boom 42");
+            assert_eq!(sleeper.await.unwrap(), "still here", "a task spawned before");
+            assert_eq!(spawn(async { 1 }).await.unwrap(), 1, "a task spawned after");
+        });
+    });
+}
+
+#[test]
+fn a_panic_in_block_on_propagates_and_the_runtime_stays_usable() {
+    bounded(LIMIT, || {
+        let rt = rt();
+        let done = Rc::new(Cell::new(false));
+        let flag = done.clone();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            rt.block_on(async move {
+                drop(spawn(async move {
+                    sleep(Duration::from_millis(5)).await;
+                    flag.set(true);
+                }));
+                panic!("inside block_on");
+            })
+        }));
+        assert_eq!(message(&*caught.unwrap_err()), "inside block_on");
+        assert!(Handle::try_current().is_err(), "the panic left the runtime entered");
+        // The task spawned before the panic still runs on the next block_on.
+        rt.block_on(async {
+            let wait = async {
+                while !done.get() {
+                    sleep(Duration::from_millis(1)).await;
+                }
+            };
+            timeout(Duration::from_secs(5), wait).await.expect("the task was lost");
+        });
+    });
+}
+
+#[test]
+fn yield_now_lets_other_tasks_run() {
+    bounded(LIMIT, || {
+        let log = rt().block_on(async {
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let task = |name: &'static str| {
+                let log = log.clone();
+                spawn(async move {
+                    log.borrow_mut().push((name, 1));
+                    yield_now().await;
+                    log.borrow_mut().push((name, 2));
+                })
+            };
+            let (a, b) = (task("a"), task("b"));
+            a.await.unwrap();
+            b.await.unwrap();
+            log.take()
+        });
+        assert_eq!(log, [("a", 1), ("b", 1), ("a", 2), ("b", 2)]);
+    });
+}
+
+#[test]
+fn tasks_that_always_yield_do_not_starve_a_timer() {
+    bounded(LIMIT, || {
+        let rt = Runtime::builder().pin(false).event_budget(4).build().unwrap();
+        rt.block_on(async {
+            let spins = Rc::new(Cell::new(0u64));
+            let spinners: Vec<_> = (0..16)
+                .map(|_| {
+                    let spins = spins.clone();
+                    spawn(async move {
+                        loop {
+                            spins.set(spins.get() + 1);
+                            yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            let start = Instant::now();
+            let sleeper = spawn(async {
+                sleep(Duration::from_millis(10)).await;
+                Instant::now()
+            });
+            let woke = timeout(Duration::from_secs(5), sleeper).await.expect("starved").unwrap();
+            let took = woke - start;
+            assert!(took >= Duration::from_millis(10), "woke early: {took:?}");
+            assert!(took < Duration::from_secs(2), "woke late: {took:?}");
+            assert!(spins.get() > 100, "the spinners competed: {} polls", spins.get());
+            for s in spinners {
+                s.abort();
+            }
+        });
+    });
+}
+
+#[test]
+fn try_current_is_ok_only_inside_a_runtime() {
+    bounded(LIMIT, || {
+        let err = Handle::try_current().unwrap_err();
+        assert!(err.to_string().contains("no corering runtime"), "{err}");
+        assert!(corering::metrics().is_none());
+        let rt = rt();
+        assert!(Handle::try_current().is_err(), "building a runtime does not enter it");
+        let (outer, inner) = rt.block_on(async {
+            let inner = spawn(async { Handle::try_current().is_ok() }).await.unwrap();
+            (Handle::try_current().is_ok(), inner)
+        });
+        assert!(outer && inner);
+        assert!(Handle::try_current().is_err(), "block_on left the runtime entered");
+    });
+}
+
+#[test]
+fn spawn_outside_a_runtime_panics_with_a_clear_message() {
+    let payload = catch_unwind(|| drop(spawn(async {}))).unwrap_err();
+    let msg = message(&*payload);
+    assert!(msg.contains("no corering runtime"), "{msg}");
+}

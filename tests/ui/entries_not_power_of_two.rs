@@ -1,0 +1,2 @@
+#[corering::main(entries = 100)]
+async fn main() {}

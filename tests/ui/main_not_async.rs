@@ -1,0 +1,2 @@
+#[corering::main]
+fn main() {}

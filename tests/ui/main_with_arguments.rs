@@ -1,0 +1,4 @@
+#[corering::main]
+async fn main(port: u16) {
+    let _ = port;
+}

@@ -1,0 +1,2 @@
+#[corering::main(pin = 3)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[corering::main(threads = 4)]
+async fn main() {}
