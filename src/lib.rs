@@ -31,6 +31,8 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod buf;
+pub mod net;
 pub mod runtime;
 pub mod time;
 pub mod uring;

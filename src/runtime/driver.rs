@@ -9,9 +9,11 @@
 //! operation's future is dropped while in flight, what the kernel may still
 //! touch is moved into the entry (an [`Orphan`]) and freed at that final CQE.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -44,8 +46,15 @@ enum Slot {
     /// Single-shot, completed, not yet taken by its future.
     Done(Completion),
     /// Multishot: completions queue up until taken; `finished` after the
-    /// final one.
-    Multi { queue: VecDeque<Completion>, waker: Option<Waker>, finished: bool },
+    /// final one. At `limit` unread completions the op is cancelled
+    /// (`paused`): its owner re-arms once it has read them.
+    Multi {
+        queue: VecDeque<Completion>,
+        waker: Option<Waker>,
+        finished: bool,
+        limit: usize,
+        paused: bool,
+    },
     /// The future is gone; the entry holds what the kernel may still touch.
     Orphaned(Box<dyn Orphan>),
 }
@@ -72,6 +81,12 @@ pub(crate) struct Driver {
     /// Orphans whose final completion came; the worker drops them outside
     /// the borrow, as their drop may use the driver (closing an fd).
     pub(crate) graveyard: Vec<Box<dyn Orphan>>,
+    /// Provided buffers handed out by completions and not yet recycled
+    /// (shared with the worker's buffer pool, which decrements it).
+    pub(crate) bufs_out: Rc<Cell<usize>>,
+    /// Multishot ops whose unread queue reached its bound this reap; they
+    /// are cancelled after it (backpressure).
+    to_pause: Vec<usize>,
     pub(crate) counters: Counters,
 }
 
@@ -88,6 +103,8 @@ impl Driver {
             shutting_down: false,
             deferred: Vec::new(),
             graveyard: Vec::new(),
+            bufs_out: Rc::new(Cell::new(0)),
+            to_pause: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -120,7 +137,13 @@ impl Driver {
             self.make_room()?;
         }
         let slot = if multishot {
-            Slot::Multi { queue: VecDeque::new(), waker: None, finished: false }
+            Slot::Multi {
+                queue: VecDeque::new(),
+                waker: None,
+                finished: false,
+                limit: usize::MAX,
+                paused: false,
+            }
         } else {
             Slot::Pending(None)
         };
@@ -137,6 +160,13 @@ impl Driver {
         let res = self.submit(&mut wakers);
         self.deferred = wakers;
         res
+    }
+
+    /// Bound the unread completions of multishot op `key` (backpressure).
+    pub(crate) fn set_limit(&mut self, key: usize, max_unread: usize) {
+        if let Slot::Multi { limit, .. } = &mut self.ops[key] {
+            *limit = max_unread.max(1);
+        }
     }
 
     /// Poll a single-shot operation.
@@ -161,7 +191,7 @@ impl Driver {
         key: usize,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Completion>> {
-        let Slot::Multi { queue, waker, finished } = &mut self.ops[key] else {
+        let Slot::Multi { queue, waker, finished, .. } = &mut self.ops[key] else {
             unreachable!("poll_multi on a single-shot or orphaned op")
         };
         if let Some(cqe) = queue.pop_front() {
@@ -321,9 +351,23 @@ impl Driver {
     /// Route every available completion to its op; collect wakers to wake
     /// (woken by the caller, outside any borrow of the driver).
     pub(crate) fn reap(&mut self, wakers: &mut Vec<Waker>) {
-        let Driver { ring, ops, wake_armed, in_kernel, closing, graveyard, counters, .. } = self;
+        let Driver {
+            ring,
+            ops,
+            wake_armed,
+            in_kernel,
+            closing,
+            graveyard,
+            bufs_out,
+            to_pause,
+            counters,
+            ..
+        } = self;
         for cqe in ring.completions() {
             counters.cqes += 1;
+            if cqe.buffer_id().is_some() {
+                bufs_out.set(bufs_out.get() + 1);
+            }
             match cqe.user_data() {
                 WAKE_UD => *wake_armed = false,
                 CANCEL_UD => {}
@@ -337,9 +381,13 @@ impl Driver {
                     if !cqe.has_more() {
                         *in_kernel -= 1;
                     }
-                    complete(ops, ud as usize, cqe, wakers, graveyard);
+                    complete(ops, ud as usize, cqe, wakers, graveyard, to_pause);
                 }
             }
+        }
+        for key in std::mem::take(&mut self.to_pause) {
+            tracing::trace!(key, "multishot paused: its unread queue is full");
+            self.cancel(key as u64);
         }
     }
 }
@@ -350,6 +398,7 @@ fn complete(
     cqe: Completion,
     wakers: &mut Vec<Waker>,
     graveyard: &mut Vec<Box<dyn Orphan>>,
+    to_pause: &mut Vec<usize>,
 ) {
     tracing::trace!(key, res = cqe.raw_result(), more = cqe.has_more(), "op complete");
     let Some(slot) = ops.get_mut(key) else {
@@ -361,9 +410,13 @@ fn complete(
             wakers.extend(waker.take());
             *slot = Slot::Done(cqe);
         }
-        Slot::Multi { queue, waker, finished } => {
+        Slot::Multi { queue, waker, finished, limit, paused } => {
             queue.push_back(cqe);
             *finished = !cqe.has_more();
+            if !*finished && !*paused && queue.len() >= *limit {
+                *paused = true;
+                to_pause.push(key);
+            }
             wakers.extend(waker.take());
         }
         Slot::Orphaned(owned) => {

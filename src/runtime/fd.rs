@@ -7,7 +7,8 @@
 //! through the ring, asynchronously, when the worker is alive and running;
 //! otherwise it is a plain `close(2)`.
 
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::cell::Cell;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
 use super::Worker;
@@ -21,7 +22,8 @@ pub(crate) struct SharedFd {
 
 #[derive(Debug)]
 struct Inner {
-    fd: RawFd,
+    /// -1 once taken out by `try_into_owned`.
+    fd: Cell<RawFd>,
     /// The worker to close through; the current one at creation.
     worker: Weak<Worker>,
 }
@@ -29,31 +31,52 @@ struct Inner {
 impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> SharedFd {
         let worker = context::current().map(|w| Rc::downgrade(&w)).unwrap_or_default();
-        SharedFd { inner: Rc::new(Inner { fd: fd.into_raw_fd(), worker }) }
+        SharedFd { inner: Rc::new(Inner { fd: Cell::new(fd.into_raw_fd()), worker }) }
     }
 
     pub(crate) fn raw(&self) -> RawFd {
-        self.inner.fd
+        self.inner.fd.get()
+    }
+
+    /// The fd itself, if no other clone (no operation in flight) holds it.
+    pub(crate) fn try_into_owned(self) -> Result<OwnedFd, SharedFd> {
+        match Rc::try_unwrap(self.inner) {
+            // SAFETY: the fd was ours alone; `Inner`'s drop skips a taken fd.
+            Ok(inner) => Ok(unsafe { OwnedFd::from_raw_fd(inner.fd.replace(-1)) }),
+            Err(inner) => Err(SharedFd { inner }),
+        }
     }
 }
 
 impl AsRawFd for SharedFd {
     fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd
+        self.raw()
+    }
+}
+
+impl AsFd for SharedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd stays open while any clone, `self` included, lives
+        // (it is taken out only by consuming the last clone).
+        unsafe { BorrowedFd::borrow_raw(self.raw()) }
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        let fd = self.fd.get();
+        if fd < 0 {
+            return;
+        }
         let queued = self
             .worker
             .upgrade()
-            .and_then(|w| w.driver.try_borrow_mut().ok().map(|mut d| d.close(self.fd)))
+            .and_then(|w| w.driver.try_borrow_mut().ok().map(|mut d| d.close(fd)))
             .unwrap_or(false);
         if !queued {
             // SAFETY: we own this fd and no operation uses it any more (they
             // all hold a clone of us, and we are the last).
-            unsafe { libc::close(self.fd) };
+            unsafe { libc::close(fd) };
         }
     }
 }

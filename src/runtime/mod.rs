@@ -7,17 +7,13 @@
 //! `Op`, `MultiOp` and the timer store.
 
 mod affinity;
+pub(crate) mod buf_pool;
 mod builder;
 pub(crate) mod context;
-// The driver and `Op` are the internal API the networking layer builds on;
-// until it lands, only this crate's own tests use them.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod driver;
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod fd;
 mod join;
 mod metrics;
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod op;
 pub(crate) mod task;
 #[cfg(test)]
@@ -99,7 +95,7 @@ impl Runtime {
         let ring = ring.build()?;
         let remote = Remote::new()?;
         let driver = Driver::new(ring, remote.eventfd());
-        let worker = Rc::new(Worker::new(driver, remote, b.event_budget));
+        let worker = Rc::new(Worker::new(driver, remote, b));
         tracing::debug!(
             worker = worker.id(),
             cpu = pinned.as_ref().map(|p| p.cpu),

@@ -108,13 +108,21 @@ pub(crate) struct MultiOp<T: OpData> {
     key: Option<(usize, Rc<Worker>)>,
     data: Option<T>,
     done: bool,
+    limit: usize,
 }
 
 impl<T: OpData> Unpin for MultiOp<T> {}
 
 impl<T: OpData> MultiOp<T> {
+    #[cfg(test)]
     pub(crate) fn new(data: T) -> MultiOp<T> {
-        MultiOp { key: None, data: Some(data), done: false }
+        MultiOp { key: None, data: Some(data), done: false, limit: usize::MAX }
+    }
+
+    /// At most `limit` unread completions queue up; then the op is
+    /// cancelled and ends, to be armed again by its owner.
+    pub(crate) fn with_limit(data: T, limit: usize) -> MultiOp<T> {
+        MultiOp { key: None, data: Some(data), done: false, limit }
     }
 
     /// The data, to re-arm or inspect.
@@ -134,7 +142,12 @@ impl<T: OpData> MultiOp<T> {
         }
         if self.key.is_none() {
             match submit(self.data_mut()) {
-                Ok(key) => self.key = Some(key),
+                Ok((key, worker)) => {
+                    if self.limit != usize::MAX {
+                        worker.driver.borrow_mut().set_limit(key, self.limit);
+                    }
+                    self.key = Some((key, worker));
+                }
                 Err(cqe) => {
                     self.done = true;
                     return Poll::Ready(Some(cqe));

@@ -1,0 +1,16 @@
+//! Networking on the worker's ring: TCP, with owned-buffer I/O and
+//! multishot receive streams.
+//!
+//! Every operation is an SQE on the worker's ring (no readiness polling):
+//! `read`/`write` take and return owned buffers ([`crate::buf`]), and
+//! `recv_stream` turns one multishot receive into a stream of buffers from
+//! the worker's provided-buffer ring. Sockets belong to the worker that
+//! created them (`!Send`).
+
+pub(crate) mod ops;
+mod recv;
+pub(crate) mod stream;
+mod tcp;
+
+pub use recv::{DEFAULT_RECV_LIMIT, RecvBuf, RecvStream};
+pub use tcp::{Incoming, ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};

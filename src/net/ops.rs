@@ -1,0 +1,289 @@
+//! The socket operations, as `OpData` for the runtime's `Op`: each owns
+//! its fd (a `SharedFd` clone) and whatever its SQE points at, on the heap.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::rc::Rc;
+
+use socket2::SockAddr;
+
+use crate::buf::{IoBuf, IoBufMut};
+use crate::runtime::Worker;
+use crate::runtime::buf_pool::BGID;
+use crate::runtime::driver::Orphan;
+use crate::runtime::fd::SharedFd;
+use crate::runtime::op::{Op, OpData};
+use crate::uring::{Completion, IoUring, SqFull};
+
+/// The kernel takes at most `u32::MAX` bytes per operation.
+fn len32(n: usize) -> u32 {
+    n.min(u32::MAX as usize) as u32
+}
+
+fn ok(res: Result<crate::uring::Prepped<'_>, SqFull>) -> Result<(), SqFull> {
+    res.map(|_| ())
+}
+
+/// `recv` into an owned buffer.
+pub(crate) struct Recv<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+impl<B: 'static> Orphan for Recv<B> {}
+
+// SAFETY: the SQE points into `buf`, stable across moves (`IoBufMut`); the
+// fd is kept open by the `SharedFd` clone.
+unsafe impl<B: IoBufMut> OpData for Recv<B> {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        let (ptr, len) = (self.buf.stable_mut_ptr(), len32(self.buf.bytes_total()));
+        // SAFETY: `buf` is owned by `self` until the final completion.
+        ok(unsafe { ring.prep_recv(self.fd.raw(), ptr, len, 0, user_data) })
+    }
+}
+
+pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+    let (cqe, mut op) = Op::new(Recv { fd: fd.clone(), buf }).await;
+    let res = cqe.result().map(|n| n as usize);
+    if let Ok(n) = res {
+        // SAFETY: the kernel wrote `n` bytes at the start of the buffer.
+        unsafe { op.buf.set_init(n) };
+    }
+    (res, op.buf)
+}
+
+/// `send` from an owned buffer (`MSG_NOSIGNAL`: a closed peer is `EPIPE`,
+/// never `SIGPIPE`).
+pub(crate) struct Send<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+impl<B: 'static> Orphan for Send<B> {}
+
+// SAFETY: the SQE points into `buf`, stable across moves (`IoBuf`); the fd
+// is kept open by the `SharedFd` clone.
+unsafe impl<B: IoBuf> OpData for Send<B> {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        let (ptr, len) = (self.buf.stable_ptr(), len32(self.buf.bytes_init()));
+        // SAFETY: `buf` is owned by `self` until the final completion.
+        ok(unsafe { ring.prep_send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL, user_data) })
+    }
+}
+
+pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+    let (cqe, op) = Op::new(Send { fd: fd.clone(), buf }).await;
+    (cqe.result().map(|n| n as usize), op.buf)
+}
+
+/// `readv`/`writev` over owned buffers; the iovec array lives on the heap.
+pub(crate) struct Vectored<B> {
+    fd: SharedFd,
+    bufs: Vec<B>,
+    iovecs: Vec<libc::iovec>,
+    write: bool,
+}
+
+impl<B: 'static> Orphan for Vectored<B> {}
+
+// SAFETY: the SQE points at `iovecs`' heap buffer, whose entries point into
+// the `bufs` (stable across moves); all owned by `self`. The fd is kept open
+// by the `SharedFd` clone.
+unsafe impl<B: IoBufMut> OpData for Vectored<B> {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        let (fd, iov, n) = (self.fd.raw(), self.iovecs.as_ptr(), len32(self.iovecs.len()));
+        // SAFETY: `iovecs` and `bufs` are owned by `self` until the final
+        // completion.
+        ok(unsafe {
+            if self.write {
+                ring.prep_writev(fd, iov, n, u64::MAX, user_data)
+            } else {
+                ring.prep_readv(fd, iov, n, u64::MAX, user_data)
+            }
+        })
+    }
+}
+
+pub(crate) async fn readv<B: IoBufMut>(
+    fd: &SharedFd,
+    mut bufs: Vec<B>,
+) -> (io::Result<usize>, Vec<B>) {
+    let iovecs = bufs
+        .iter_mut()
+        .map(|b| libc::iovec { iov_base: b.stable_mut_ptr().cast(), iov_len: b.bytes_total() })
+        .collect();
+    let (cqe, mut op) = Op::new(Vectored { fd: fd.clone(), bufs, iovecs, write: false }).await;
+    let res = cqe.result().map(|n| n as usize);
+    if let Ok(mut n) = res {
+        for b in &mut op.bufs {
+            let filled = n.min(b.bytes_total());
+            // SAFETY: the kernel filled the buffers in order, `n` bytes in all.
+            unsafe { b.set_init(filled) };
+            n -= filled;
+        }
+    }
+    (res, op.bufs)
+}
+
+/// `writev` needs only `IoBuf`; it is `readv`'s op with the pointers cast.
+pub(crate) struct WriteVectored<B> {
+    fd: SharedFd,
+    bufs: Vec<B>,
+    iovecs: Vec<libc::iovec>,
+}
+
+impl<B: 'static> Orphan for WriteVectored<B> {}
+
+// SAFETY: as for `Vectored`; the kernel only reads the buffers.
+unsafe impl<B: IoBuf> OpData for WriteVectored<B> {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        let (fd, iov, n) = (self.fd.raw(), self.iovecs.as_ptr(), len32(self.iovecs.len()));
+        // SAFETY: `iovecs` and `bufs` are owned by `self` until the final
+        // completion.
+        ok(unsafe { ring.prep_writev(fd, iov, n, u64::MAX, user_data) })
+    }
+}
+
+pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+    let iovecs = bufs
+        .iter()
+        .map(|b| libc::iovec {
+            iov_base: b.stable_ptr().cast_mut().cast(),
+            iov_len: b.bytes_init(),
+        })
+        .collect();
+    let (cqe, op) = Op::new(WriteVectored { fd: fd.clone(), bufs, iovecs }).await;
+    (cqe.result().map(|n| n as usize), op.bufs)
+}
+
+/// `connect` to an address kept on the heap.
+pub(crate) struct Connect {
+    fd: SharedFd,
+    addr: Box<SockAddr>,
+}
+
+impl Orphan for Connect {}
+
+// SAFETY: the SQE points at the boxed sockaddr owned by `self`; the fd is
+// kept open by the `SharedFd` clone.
+unsafe impl OpData for Connect {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        let (addr, len) = (self.addr.as_ptr().cast(), self.addr.len());
+        // SAFETY: `addr` is owned by `self` until the final completion.
+        ok(unsafe { ring.prep_connect(self.fd.raw(), addr, len, user_data) })
+    }
+}
+
+pub(crate) async fn connect(fd: &SharedFd, addr: SockAddr) -> io::Result<()> {
+    let (cqe, _) = Op::new(Connect { fd: fd.clone(), addr: Box::new(addr) }).await;
+    cqe.result().map(drop)
+}
+
+/// `shutdown(how)`.
+pub(crate) struct Shutdown {
+    fd: SharedFd,
+    how: i32,
+}
+
+impl Orphan for Shutdown {}
+
+// SAFETY: the SQE points at no memory; the fd is kept open by the clone.
+unsafe impl OpData for Shutdown {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        ok(ring.prep_shutdown(self.fd.raw(), self.how, user_data))
+    }
+}
+
+pub(crate) async fn shutdown(fd: &SharedFd, how: std::net::Shutdown) -> io::Result<()> {
+    let how = match how {
+        std::net::Shutdown::Read => libc::SHUT_RD,
+        std::net::Shutdown::Write => libc::SHUT_WR,
+        std::net::Shutdown::Both => libc::SHUT_RDWR,
+    };
+    let (cqe, _) = Op::new(Shutdown { fd: fd.clone(), how }).await;
+    cqe.result().map(drop)
+}
+
+/// A multishot `accept`: one completion per connection, each a new fd.
+pub(crate) struct AcceptMulti {
+    pub(crate) fd: SharedFd,
+}
+
+impl Orphan for AcceptMulti {
+    /// A connection accepted for a listener that is gone: close it.
+    fn completed(&mut self, cqe: &Completion) {
+        if let Ok(fd) = cqe.result() {
+            // SAFETY: the kernel created this fd for us and nobody has it.
+            drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+    }
+}
+
+// SAFETY: the SQE points at no memory; the fd is kept open by the clone.
+unsafe impl OpData for AcceptMulti {
+    const MULTISHOT: bool = true;
+
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        ok(ring.prep_accept_multishot(self.fd.raw(), libc::SOCK_CLOEXEC, user_data))
+    }
+}
+
+/// A multishot `recv` into the worker's provided-buffer ring.
+pub(crate) struct RecvMulti {
+    pub(crate) fd: SharedFd,
+    pub(crate) worker: Rc<Worker>,
+}
+
+impl Orphan for RecvMulti {
+    /// Data received for a stream that is gone: give its buffer back.
+    fn completed(&mut self, cqe: &Completion) {
+        if let Some(bid) = cqe.buffer_id() {
+            // SAFETY: this completion handed `bid` out; nothing else saw it.
+            let _ = self.worker.with_bufs(|pool| unsafe { pool.recycle(bid) });
+        }
+    }
+}
+
+// SAFETY: the SQE points at no memory of ours but the worker's buffer ring,
+// which outlives every operation on the worker (the driver drains before
+// the pool drops); the fd is kept open by the clone.
+unsafe impl OpData for RecvMulti {
+    const MULTISHOT: bool = true;
+
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        // SAFETY: see the impl's SAFETY: the pool outlives this SQE.
+        ok(unsafe { ring.prep_recv_multishot(self.fd.raw(), BGID, 0, user_data) })
+    }
+}
+
+/// `close` of an fd given up to the kernel.
+pub(crate) struct Close {
+    fd: std::os::fd::RawFd,
+}
+
+impl Orphan for Close {}
+
+// SAFETY: the SQE points at no memory; the fd is given up to this close
+// (nothing else holds or closes it).
+unsafe impl OpData for Close {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        // SAFETY: `fd` is ours to close (see above).
+        ok(unsafe { ring.prep_close(self.fd, user_data) })
+    }
+}
+
+/// Close `fd` through the ring if this is its last handle; otherwise let
+/// the operations that still hold it close it when they end.
+pub(crate) async fn close(fd: SharedFd) -> io::Result<()> {
+    match fd.try_into_owned() {
+        Ok(owned) => {
+            use std::os::fd::IntoRawFd;
+            let (cqe, _) = Op::new(Close { fd: owned.into_raw_fd() }).await;
+            cqe.result().map(drop)
+        }
+        Err(shared) => {
+            drop(shared);
+            Ok(())
+        }
+    }
+}

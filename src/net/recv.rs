@@ -1,0 +1,220 @@
+//! `RecvStream`: a multishot receive as a `Stream` of buffers borrowed from
+//! the worker's provided-buffer ring, and `RecvBuf`, one such buffer.
+//!
+//! One `RECV` SQE with buffer select keeps delivering data until it ends;
+//! the stream re-arms it, without losing or reordering a byte, when it ends
+//! because the ring ran dry (`ENOBUFS`, once a buffer is back), because the
+//! CQ overflowed, or because the stream's unread queue reached its bound
+//! (backpressure: a slow reader stops taking buffers from the others).
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use crate::buf::IoBuf;
+use crate::runtime::Worker;
+use crate::runtime::fd::SharedFd;
+use crate::runtime::op::MultiOp;
+use crate::uring::Completion;
+
+use super::ops::RecvMulti;
+
+/// Unread buffers one stream may hold before its receive is paused.
+pub const DEFAULT_RECV_LIMIT: usize = 32;
+
+/// Received bytes in a buffer of the worker's ring; dropping it gives the
+/// buffer back to the kernel.
+///
+/// It derefs to `&[u8]`, and it is an [`IoBuf`], so it can be written out
+/// (echoed) without a copy: the buffer returns to the ring once that write
+/// has completed.
+pub struct RecvBuf {
+    worker: Rc<Worker>,
+    bid: u16,
+    ptr: *const u8,
+    len: usize,
+}
+
+impl RecvBuf {
+    /// Take ownership of the buffer `cqe` handed out.
+    fn new(worker: &Rc<Worker>, bid: u16, len: usize) -> io::Result<RecvBuf> {
+        let ptr = worker.with_bufs(|pool| pool.ptr(bid, len))?;
+        Ok(RecvBuf { worker: worker.clone(), bid, ptr, len })
+    }
+
+    /// The received bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the kernel wrote `len` bytes at `ptr` (inside buffer
+        // `bid`), and it does not touch the buffer until we recycle it, in
+        // `drop`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl std::ops::Deref for RecvBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for RecvBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl Drop for RecvBuf {
+    fn drop(&mut self) {
+        // SAFETY: one completion handed `bid` to this RecvBuf, created once
+        // per completion and not clonable: this is its only recycle.
+        let _ = self.worker.with_bufs(|pool| unsafe { pool.recycle(self.bid) });
+    }
+}
+
+impl fmt::Debug for RecvBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBuf").field("bid", &self.bid).field("len", &self.len).finish()
+    }
+}
+
+// SAFETY: the bytes live in the worker's buffer ring, which does not move
+// and outlives the RecvBuf (it holds the worker); they are not modified
+// while the RecvBuf owns the buffer.
+unsafe impl IoBuf for RecvBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}
+
+/// The receive side of a socket as a stream of [`RecvBuf`]s; see
+/// `TcpStream::recv_stream`. Ends (`None`) at end of stream; an error ends
+/// it after being yielded.
+pub struct RecvStream {
+    fd: SharedFd,
+    worker: Rc<Worker>,
+    op: Option<MultiOp<RecvMulti>>,
+    limit: usize,
+    done: bool,
+}
+
+impl RecvStream {
+    pub(crate) fn new(fd: SharedFd, limit: usize) -> RecvStream {
+        let worker = crate::runtime::context::current().expect(crate::runtime::context::NO_RUNTIME);
+        RecvStream { fd, worker, op: None, limit: limit.max(1), done: false }
+    }
+
+    /// Poll for the next buffer (what `StreamExt::next` calls).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RecvBuf>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let op = match &mut self.op {
+                Some(op) => op,
+                None => {
+                    // Arm, unless the ring is dry: then wait for a buffer to
+                    // come back rather than re-arm into the same ENOBUFS.
+                    match self.worker.with_bufs(|pool| {
+                        let dry = pool.available() == 0;
+                        if dry {
+                            pool.wait(cx.waker());
+                        }
+                        dry
+                    }) {
+                        Ok(true) => return Poll::Pending,
+                        Ok(false) => {}
+                        Err(e) => {
+                            self.done = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                    let data = RecvMulti { fd: self.fd.clone(), worker: self.worker.clone() };
+                    self.op.insert(MultiOp::with_limit(data, self.limit))
+                }
+            };
+            let cqe = match op.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.op = None;
+                    continue;
+                }
+                Poll::Ready(Some(cqe)) => cqe,
+            };
+            if op.is_done() {
+                self.op = None; // the final completion: arm again next time
+            }
+            if let Some(item) = self.completion(cqe) {
+                return Poll::Ready(item);
+            }
+        }
+    }
+
+    /// What one completion means for the reader; `None`: nothing to yield,
+    /// keep going (re-arm).
+    fn completion(&mut self, cqe: Completion) -> Option<Option<io::Result<RecvBuf>>> {
+        if let Some(bid) = cqe.buffer_id() {
+            let len = cqe.raw_result().max(0) as usize;
+            let buf = RecvBuf::new(&self.worker, bid, len);
+            if len > 0 || buf.is_err() {
+                return Some(Some(buf));
+            }
+            // An empty buffer: given back as `buf` drops; read the result.
+        }
+        match cqe.raw_result() {
+            // End of stream, unless the socket says data is still there.
+            0 if !cqe.sock_nonempty() => {
+                self.done = true;
+                Some(None)
+            }
+            0 => None,
+            e if e == -libc::ENOBUFS => {
+                tracing::warn!(fd = self.fd.raw(), "recv ran out of buffers; re-arming");
+                None
+            }
+            // Paused at the unread bound (our own cancel), or ended by a CQ
+            // overflow: re-arm.
+            e if e == -libc::ECANCELED => None,
+            e => {
+                self.done = true;
+                Some(Some(Err(io::Error::from_raw_os_error(-e))))
+            }
+        }
+    }
+}
+
+impl Stream for RecvStream {
+    type Item = io::Result<RecvBuf>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("fd", &self.fd.raw())
+            .field("armed", &self.op.is_some())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+/// Await the next item of a [`RecvStream`] without a `StreamExt` import.
+impl RecvStream {
+    /// The next buffer, `None` at end of stream.
+    pub async fn next(&mut self) -> Option<io::Result<RecvBuf>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+}

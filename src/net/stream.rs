@@ -1,0 +1,128 @@
+//! The I/O methods every connected stream socket has (TCP and Unix), over
+//! the socket operations, written once and stamped onto each type.
+
+use std::io;
+
+use crate::buf::IoBuf;
+use crate::runtime::fd::SharedFd;
+
+use super::ops;
+
+/// Write all of `buf`, continuing after partial writes without copying.
+pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<()>, B) {
+    let total = buf.bytes_init();
+    let mut slice = buf.slice(..total);
+    let mut written = 0;
+    while written < total {
+        let (res, s) = ops::send(fd, slice).await;
+        let buf = s.into_inner();
+        match res {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+        slice = buf.slice(written..total);
+    }
+    (Ok(()), slice.into_inner())
+}
+
+/// Stamp the stream I/O methods onto a socket type with an `fd: SharedFd`.
+macro_rules! stream_io_methods {
+    () => {
+        /// Read into `buf` (up to its capacity); returns the byte count (0
+        /// at end of stream) and the buffer.
+        ///
+        /// # Errors
+        ///
+        /// The kernel's error for the receive, e.g. `ConnectionReset`.
+        pub async fn read<B: $crate::buf::IoBufMut>(&self, buf: B) -> (std::io::Result<usize>, B) {
+            $crate::net::ops::recv(&self.fd, buf).await
+        }
+
+        /// Write from `buf` (its initialised bytes); returns how many were
+        /// written (maybe fewer) and the buffer.
+        ///
+        /// # Errors
+        ///
+        /// The kernel's error for the send, e.g. `BrokenPipe`.
+        pub async fn write<B: $crate::buf::IoBuf>(&self, buf: B) -> (std::io::Result<usize>, B) {
+            $crate::net::ops::send(&self.fd, buf).await
+        }
+
+        /// Write all of `buf`, continuing after partial writes.
+        ///
+        /// # Errors
+        ///
+        /// The kernel's error, or `WriteZero` if the socket took nothing.
+        pub async fn write_all<B: $crate::buf::IoBuf>(&self, buf: B) -> (std::io::Result<()>, B) {
+            $crate::net::stream::write_all(&self.fd, buf).await
+        }
+
+        /// Read into several buffers in order (`readv`).
+        ///
+        /// # Errors
+        ///
+        /// The kernel's error for the read.
+        pub async fn readv<B: $crate::buf::IoBufMut>(
+            &self,
+            bufs: Vec<B>,
+        ) -> (std::io::Result<usize>, Vec<B>) {
+            $crate::net::ops::readv(&self.fd, bufs).await
+        }
+
+        /// Write several buffers in order (`writev`); maybe not all of them.
+        ///
+        /// # Errors
+        ///
+        /// The kernel's error for the write.
+        pub async fn writev<B: $crate::buf::IoBuf>(
+            &self,
+            bufs: Vec<B>,
+        ) -> (std::io::Result<usize>, Vec<B>) {
+            $crate::net::ops::writev(&self.fd, bufs).await
+        }
+
+        /// The receive side as a stream of buffers from the worker's
+        /// provided-buffer ring (one multishot receive); see
+        /// [`RecvStream`](crate::net::RecvStream). At most
+        /// [`DEFAULT_RECV_LIMIT`](crate::net::DEFAULT_RECV_LIMIT) unread
+        /// buffers are held before the receive pauses.
+        ///
+        /// # Panics
+        ///
+        /// Outside a corering runtime.
+        pub fn recv_stream(&self) -> $crate::net::RecvStream {
+            $crate::net::RecvStream::new(self.fd.clone(), $crate::net::DEFAULT_RECV_LIMIT)
+        }
+
+        /// As [`recv_stream`](Self::recv_stream), holding at most `limit`
+        /// unread buffers before the receive pauses.
+        pub fn recv_stream_with_limit(&self, limit: usize) -> $crate::net::RecvStream {
+            $crate::net::RecvStream::new(self.fd.clone(), limit)
+        }
+
+        /// Shut down the read, write, or both halves.
+        ///
+        /// # Errors
+        ///
+        /// The kernel's error, e.g. `NotConnected`.
+        pub async fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+            $crate::net::ops::shutdown(&self.fd, how).await
+        }
+
+        /// Close the socket through the ring and wait for the result.
+        /// Dropping it closes it too, without waiting. If operations on it
+        /// are still in flight (a dropped read, a split half), the close
+        /// happens when the last one ends, and this returns at once.
+        ///
+        /// # Errors
+        ///
+        /// The kernel's error for the close.
+        pub async fn close(self) -> std::io::Result<()> {
+            $crate::net::ops::close(self.fd).await
+        }
+    };
+}
+
+pub(crate) use stream_io_methods;

@@ -1,0 +1,195 @@
+//! `TcpListener`: a listening TCP socket, accepting through one multishot
+//! `ACCEPT` on the ring.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+
+use crate::net::ops::AcceptMulti;
+use crate::runtime::fd::SharedFd;
+use crate::runtime::op::MultiOp;
+
+use super::TcpStream;
+
+/// Accepted connections queued for a listener nobody is accepting on;
+/// past this the multishot accept pauses (the kernel's backlog holds the
+/// rest).
+const ACCEPT_QUEUE: usize = 256;
+
+/// A TCP listener.
+///
+/// Accepts come from one multishot `ACCEPT` SQE, re-armed when it ends;
+/// connections that arrive while nobody awaits `accept` queue up (at most
+/// 256, then the kernel's backlog), and are closed if the listener is
+/// dropped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use corering::net::TcpListener;
+///
+/// #[corering::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+///     println!("listening on {}", listener.local_addr()?);
+///     loop {
+///         let (stream, peer) = listener.accept().await?;
+///         corering::spawn(async move {
+///             let (res, _) = stream.write_all(b"hello\n").await;
+///             let _ = (res, peer);
+///         });
+///     }
+/// }
+/// ```
+pub struct TcpListener {
+    fd: SharedFd,
+    accept: RefCell<Option<MultiOp<AcceptMulti>>>,
+}
+
+/// Options for [`TcpListener::bind_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct ListenOptions {
+    /// The `listen(2)` backlog. Default 1024.
+    pub backlog: i32,
+    /// `SO_REUSEPORT`: several listeners (one per worker) on one port, the
+    /// kernel spreading connections across them. Default off.
+    pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> ListenOptions {
+        ListenOptions { backlog: 1024, reuse_port: false }
+    }
+}
+
+impl TcpListener {
+    /// Bind to `addr` (`SO_REUSEADDR` on) and listen.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error, e.g. `AddrInUse`.
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, ListenOptions::default())
+    }
+
+    /// Bind with explicit options (backlog, `SO_REUSEPORT`).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error, e.g. `AddrInUse`.
+    pub fn bind_with(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
+        let socket =
+            Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        if options.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        socket.bind(&SockAddr::from(addr))?;
+        socket.listen(options.backlog)?;
+        Ok(TcpListener { fd: SharedFd::new(OwnedFd::from(socket)), accept: RefCell::new(None) })
+    }
+
+    /// The bound address (with the port the kernel chose for port 0).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        SockRef::from(&self.fd)
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::ErrorKind::InvalidInput.into())
+    }
+
+    /// Accept a connection.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error, e.g. `EMFILE` when the process is out of fds: it
+    /// is returned, not retried, so the caller decides (nothing spins).
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Poll for a connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::accept`].
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let mut slot = self.accept.borrow_mut();
+        loop {
+            let op = slot.get_or_insert_with(|| {
+                MultiOp::with_limit(AcceptMulti { fd: self.fd.clone() }, ACCEPT_QUEUE)
+            });
+            let cqe = match op.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    *slot = None;
+                    continue;
+                }
+                Poll::Ready(Some(cqe)) => cqe,
+            };
+            if op.is_done() {
+                *slot = None; // ended (overflow, pause, error): re-arm next time
+            }
+            match cqe.result() {
+                Ok(fd) => {
+                    // SAFETY: the kernel created this fd for us; nobody else has it.
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+                    let stream = TcpStream::from_fd(fd);
+                    let peer = stream.peer_addr();
+                    return Poll::Ready(peer.map(|peer| (stream, peer)));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// The accepted connections as a stream.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+}
+
+impl std::os::fd::AsFd for TcpListener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.fd.raw())
+            .field("local", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// The stream of [`TcpListener::incoming`]: each item an accepted stream.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener.poll_accept(cx).map(|r| Some(r.map(|(s, _)| s)))
+    }
+}

@@ -1,0 +1,183 @@
+//! `TcpStream`: a connected TCP socket with owned-buffer I/O and a
+//! multishot receive stream.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+
+use crate::net::ops;
+use crate::net::stream::stream_io_methods;
+use crate::runtime::fd::SharedFd;
+
+/// A TCP connection on the worker's ring.
+///
+/// All methods take `&self`, so one task may read while another writes;
+/// [`TcpStream::into_split`] hands the two halves to separate owners.
+///
+/// # Examples
+///
+/// ```no_run
+/// use corering::net::TcpStream;
+///
+/// #[corering::main]
+/// async fn main() -> std::io::Result<()> {
+///     let stream = TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
+///     let (res, _) = stream.write_all(b"hello").await;
+///     res?;
+///     let (n, buf) = stream.read(vec![0u8; 5]).await;
+///     assert_eq!(&buf[..n?], b"hello");
+///     Ok(())
+/// }
+/// ```
+pub struct TcpStream {
+    pub(crate) fd: SharedFd,
+}
+
+impl TcpStream {
+    /// Connect to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error: `ConnectionRefused`, `HostUnreachable`, ...
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket =
+            Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+        let fd = SharedFd::new(OwnedFd::from(socket));
+        ops::connect(&fd, SockAddr::from(addr)).await?;
+        Ok(TcpStream { fd })
+    }
+
+    pub(crate) fn from_fd(fd: OwnedFd) -> TcpStream {
+        TcpStream { fd: SharedFd::new(fd) }
+    }
+
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(&self.fd)
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the peer is gone, or another kernel error.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock().peer_addr()?.as_socket().ok_or_else(|| io::ErrorKind::InvalidInput.into())
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock().local_addr()?.as_socket().ok_or_else(|| io::ErrorKind::InvalidInput.into())
+    }
+
+    /// Disable (or enable) Nagle's algorithm.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock().set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether Nagle's algorithm is disabled.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock().tcp_nodelay()
+    }
+
+    stream_io_methods!();
+
+    /// Split into a read half and a write half, each usable from its own
+    /// task on this worker; the socket closes when both are dropped.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (OwnedReadHalf { fd: self.fd.clone() }, OwnedWriteHalf { fd: self.fd })
+    }
+}
+
+impl std::os::fd::AsFd for TcpStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.fd.raw())
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+/// The read half of a [`TcpStream`], from [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    fd: SharedFd,
+}
+
+/// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    fd: SharedFd,
+}
+
+impl OwnedReadHalf {
+    /// Read into `buf`; see [`TcpStream::read`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::read`].
+    pub async fn read<B: crate::buf::IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        ops::recv(&self.fd, buf).await
+    }
+
+    /// The receive stream; see [`TcpStream::recv_stream`].
+    pub fn recv_stream(&self) -> crate::net::RecvStream {
+        crate::net::RecvStream::new(self.fd.clone(), crate::net::DEFAULT_RECV_LIMIT)
+    }
+}
+
+impl OwnedWriteHalf {
+    /// Write from `buf`; see [`TcpStream::write`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::write`].
+    pub async fn write<B: crate::buf::IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        ops::send(&self.fd, buf).await
+    }
+
+    /// Write all of `buf`; see [`TcpStream::write_all`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::write_all`].
+    pub async fn write_all<B: crate::buf::IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        crate::net::stream::write_all(&self.fd, buf).await
+    }
+
+    /// Shut down the write side (the peer reads end of stream).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub async fn shutdown(&self) -> io::Result<()> {
+        ops::shutdown(&self.fd, std::net::Shutdown::Write).await
+    }
+}
