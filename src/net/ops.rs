@@ -3,12 +3,10 @@
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::rc::Rc;
 
 use socket2::SockAddr;
 
 use crate::buf::{IoBuf, IoBufMut};
-use crate::runtime::Worker;
 use crate::runtime::buf_pool::BGID;
 use crate::runtime::driver::Orphan;
 use crate::runtime::fd::SharedFd;
@@ -228,21 +226,13 @@ unsafe impl OpData for AcceptMulti {
     }
 }
 
-/// A multishot `recv` into the worker's provided-buffer ring.
+/// A multishot `recv` into the worker's provided-buffer ring. (Buffers
+/// that arrive after its stream is gone are recycled by the driver.)
 pub(crate) struct RecvMulti {
     pub(crate) fd: SharedFd,
-    pub(crate) worker: Rc<Worker>,
 }
 
-impl Orphan for RecvMulti {
-    /// Data received for a stream that is gone: give its buffer back.
-    fn completed(&mut self, cqe: &Completion) {
-        if let Some(bid) = cqe.buffer_id() {
-            // SAFETY: this completion handed `bid` out; nothing else saw it.
-            let _ = self.worker.with_bufs(|pool| unsafe { pool.recycle(bid) });
-        }
-    }
-}
+impl Orphan for RecvMulti {}
 
 // SAFETY: the SQE points at no memory of ours but the worker's buffer ring,
 // which outlives every operation on the worker (the driver drains before

@@ -31,26 +31,33 @@ pub const DEFAULT_RECV_LIMIT: usize = 32;
 ///
 /// It derefs to `&[u8]`, and it is an [`IoBuf`], so it can be written out
 /// (echoed) without a copy: the buffer returns to the ring once that write
-/// has completed.
+/// has completed. (Data that arrived past a stream's unread bound was
+/// copied out of the ring; such a `RecvBuf` owns a plain allocation.)
 pub struct RecvBuf {
-    worker: Rc<Worker>,
-    bid: u16,
+    /// `Some` for a ring buffer, to give `bid` back on drop.
+    ring: Option<(Rc<Worker>, u16)>,
     ptr: *const u8,
     len: usize,
+    /// Owns the bytes of a spilled buffer (`ptr` points into it).
+    _spilled: Vec<u8>,
 }
 
 impl RecvBuf {
-    /// Take ownership of the buffer `cqe` handed out.
-    fn new(worker: &Rc<Worker>, bid: u16, len: usize) -> io::Result<RecvBuf> {
+    /// Take ownership of ring buffer `bid`, which a completion handed out.
+    fn from_ring(worker: &Rc<Worker>, bid: u16, len: usize) -> io::Result<RecvBuf> {
         let ptr = worker.with_bufs(|pool| pool.ptr(bid, len))?;
-        Ok(RecvBuf { worker: worker.clone(), bid, ptr, len })
+        Ok(RecvBuf { ring: Some((worker.clone(), bid)), ptr, len, _spilled: Vec::new() })
+    }
+
+    fn spilled(data: Vec<u8>) -> RecvBuf {
+        RecvBuf { ring: None, ptr: data.as_ptr(), len: data.len(), _spilled: data }
     }
 
     /// The received bytes.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: the kernel wrote `len` bytes at `ptr` (inside buffer
-        // `bid`), and it does not touch the buffer until we recycle it, in
-        // `drop`.
+        // SAFETY: `ptr` points at `len` received bytes: in ring buffer `bid`,
+        // which the kernel does not touch until we recycle it in `drop`, or
+        // in `_spilled`, a heap allocation we own and never change.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -70,21 +77,31 @@ impl AsRef<[u8]> for RecvBuf {
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        // SAFETY: one completion handed `bid` to this RecvBuf, created once
-        // per completion and not clonable: this is its only recycle.
-        let _ = self.worker.with_bufs(|pool| unsafe { pool.recycle(self.bid) });
+        let Some((worker, bid)) = self.ring.take() else { return };
+        // At shutdown the driver may be busy draining; the ring then goes
+        // away with it, so a buffer not handed back is no loss.
+        if let Ok(mut driver) = worker.driver.try_borrow_mut()
+            && let Ok(pool) = driver.with_bufs()
+        {
+            // SAFETY: one completion handed `bid` to this RecvBuf, created
+            // once per completion and not clonable: this is its only recycle.
+            unsafe { pool.recycle(bid) };
+        }
     }
 }
 
 impl fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvBuf").field("bid", &self.bid).field("len", &self.len).finish()
+        f.debug_struct("RecvBuf")
+            .field("bid", &self.ring.as_ref().map(|r| r.1))
+            .field("len", &self.len)
+            .finish()
     }
 }
 
 // SAFETY: the bytes live in the worker's buffer ring, which does not move
-// and outlives the RecvBuf (it holds the worker); they are not modified
-// while the RecvBuf owns the buffer.
+// and outlives the RecvBuf (it holds the worker), or in the RecvBuf's own
+// heap allocation; they are not modified while the RecvBuf owns them.
 unsafe impl IoBuf for RecvBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.ptr
@@ -139,22 +156,25 @@ impl RecvStream {
                             return Poll::Ready(Some(Err(e)));
                         }
                     }
-                    let data = RecvMulti { fd: self.fd.clone(), worker: self.worker.clone() };
+                    let data = RecvMulti { fd: self.fd.clone() };
                     self.op.insert(MultiOp::with_limit(data, self.limit))
                 }
             };
-            let cqe = match op.poll_next(cx) {
+            let delivery = match op.poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     self.op = None;
                     continue;
                 }
-                Poll::Ready(Some(cqe)) => cqe,
+                Poll::Ready(Some(d)) => d,
             };
             if op.is_done() {
                 self.op = None; // the final completion: arm again next time
             }
-            if let Some(item) = self.completion(cqe) {
+            if let Some(data) = delivery.spilled {
+                return Poll::Ready(Some(Ok(RecvBuf::spilled(data))));
+            }
+            if let Some(item) = self.completion(delivery.cqe) {
                 return Poll::Ready(item);
             }
         }
@@ -165,19 +185,20 @@ impl RecvStream {
     fn completion(&mut self, cqe: Completion) -> Option<Option<io::Result<RecvBuf>>> {
         if let Some(bid) = cqe.buffer_id() {
             let len = cqe.raw_result().max(0) as usize;
-            let buf = RecvBuf::new(&self.worker, bid, len);
+            let buf = RecvBuf::from_ring(&self.worker, bid, len);
             if len > 0 || buf.is_err() {
                 return Some(Some(buf));
             }
             // An empty buffer: given back as `buf` drops; read the result.
         }
         match cqe.raw_result() {
-            // End of stream, unless the socket says data is still there.
-            0 if !cqe.sock_nonempty() => {
+            // End of stream. (The kernel may set F_SOCK_NONEMPTY on this
+            // completion: TCP counts the FIN as queued. On a stream socket a
+            // zero-byte receive is the end all the same.)
+            0 => {
                 self.done = true;
                 Some(None)
             }
-            0 => None,
             e if e == -libc::ENOBUFS => {
                 tracing::warn!(fd = self.fd.raw(), "recv ran out of buffers; re-arming");
                 None

@@ -1,5 +1,5 @@
 //! The worker's provided-buffer ring, shared by every multishot receive on
-//! the worker, created on first use.
+//! the worker, owned by the driver and created on first use.
 //!
 //! Buffers come out of the ring one per completion (the driver counts them
 //! as it reaps) and go back when their `RecvBuf` is dropped. Returns are
@@ -7,9 +7,7 @@
 //! kernel. A receive that found the ring empty (`ENOBUFS`) waits here until
 //! a buffer is back instead of re-arming into the same `ENOBUFS`.
 
-use std::cell::Cell;
 use std::io;
-use std::rc::Rc;
 use std::task::Waker;
 
 use crate::uring::{IoUring, ProvidedBufRing};
@@ -21,25 +19,20 @@ pub(crate) struct BufPool {
     ring: ProvidedBufRing,
     /// Buffers the kernel handed out (counted by the driver as it reaps)
     /// and not yet recycled.
-    out: Rc<Cell<usize>>,
+    pub(crate) out: usize,
     dirty: bool,
     waiters: Vec<Waker>,
 }
 
 impl BufPool {
-    pub(crate) fn new(
-        ring: &IoUring,
-        entries: u16,
-        size: u32,
-        out: Rc<Cell<usize>>,
-    ) -> io::Result<BufPool> {
+    pub(crate) fn new(ring: &IoUring, entries: u16, size: u32) -> io::Result<BufPool> {
         let ring = ring.register_buf_ring(entries, size, BGID)?;
-        Ok(BufPool { ring, out, dirty: false, waiters: Vec::new() })
+        Ok(BufPool { ring, out: 0, dirty: false, waiters: Vec::new() })
     }
 
     /// Buffers in the ring, free for the kernel to pick.
     pub(crate) fn available(&self) -> usize {
-        self.ring.entries() as usize - self.out.get()
+        self.ring.entries() as usize - self.out
     }
 
     /// The first `len` bytes of buffer `bid`, which a completion handed out
@@ -59,7 +52,7 @@ impl BufPool {
     pub(crate) unsafe fn recycle(&mut self, bid: u16) {
         // SAFETY: the caller's contract is the ring's.
         unsafe { self.ring.recycle(bid) };
-        self.out.set(self.out.get() - 1);
+        self.out -= 1;
         self.dirty = true;
     }
 

@@ -9,11 +9,9 @@
 //! operation's future is dropped while in flight, what the kernel may still
 //! touch is moved into the entry (an [`Orphan`]) and freed at that final CQE.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -21,6 +19,7 @@ use slab::Slab;
 
 use crate::uring::{Completion, IoUring, SqFull};
 
+use super::buf_pool::BufPool;
 use super::metrics::Counters;
 
 /// `user_data` of the worker's read on its wake-up eventfd.
@@ -40,6 +39,16 @@ pub(crate) trait Orphan: 'static {
     fn completed(&mut self, _cqe: &Completion) {}
 }
 
+/// One completion of a multishot op as its owner receives it.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    pub(crate) cqe: Completion,
+    /// The data of a provided buffer that arrived past the op's unread
+    /// bound, copied out so the buffer could go back to the ring at once
+    /// (the cqe then names no buffer).
+    pub(crate) spilled: Option<Vec<u8>>,
+}
+
 enum Slot {
     /// Single-shot, waiting for its completion.
     Pending(Option<Waker>),
@@ -49,7 +58,7 @@ enum Slot {
     /// final one. At `limit` unread completions the op is cancelled
     /// (`paused`): its owner re-arms once it has read them.
     Multi {
-        queue: VecDeque<Completion>,
+        queue: VecDeque<Delivery>,
         waker: Option<Waker>,
         finished: bool,
         limit: usize,
@@ -81,9 +90,9 @@ pub(crate) struct Driver {
     /// Orphans whose final completion came; the worker drops them outside
     /// the borrow, as their drop may use the driver (closing an fd).
     pub(crate) graveyard: Vec<Box<dyn Orphan>>,
-    /// Provided buffers handed out by completions and not yet recycled
-    /// (shared with the worker's buffer pool, which decrements it).
-    pub(crate) bufs_out: Rc<Cell<usize>>,
+    /// The provided-buffer ring, created on first use (`with_bufs`).
+    bufs: Option<BufPool>,
+    buf_config: (u16, u32),
     /// Multishot ops whose unread queue reached its bound this reap; they
     /// are cancelled after it (backpressure).
     to_pause: Vec<usize>,
@@ -91,7 +100,7 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(ring: IoUring, eventfd: i32) -> Driver {
+    pub(crate) fn new(ring: IoUring, eventfd: i32, buf_config: (u16, u32)) -> Driver {
         Driver {
             ring: ManuallyDrop::new(ring),
             ops: Slab::with_capacity(256),
@@ -103,9 +112,31 @@ impl Driver {
             shutting_down: false,
             deferred: Vec::new(),
             graveyard: Vec::new(),
-            bufs_out: Rc::new(Cell::new(0)),
+            bufs: None,
+            buf_config,
             to_pause: Vec::new(),
             counters: Counters::default(),
+        }
+    }
+
+    /// The provided-buffer ring, created (registered) on first use.
+    ///
+    /// # Errors
+    ///
+    /// Registering failed (a kernel before 5.19, or memory).
+    pub(crate) fn with_bufs(&mut self) -> io::Result<&mut BufPool> {
+        if self.bufs.is_none() {
+            let (entries, size) = self.buf_config;
+            self.bufs = Some(BufPool::new(&self.ring, entries, size)?);
+        }
+        Ok(self.bufs.as_mut().expect("created above"))
+    }
+
+    /// Publish recycled buffers (once per tick); wakers of receives that
+    /// waited for a buffer go to `wakers`.
+    pub(crate) fn publish_bufs(&mut self, wakers: &mut Vec<Waker>) {
+        if let Some(bufs) = &mut self.bufs {
+            bufs.publish(wakers);
         }
     }
 
@@ -190,15 +221,15 @@ impl Driver {
         &mut self,
         key: usize,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Completion>> {
+    ) -> Poll<Option<Delivery>> {
         let Slot::Multi { queue, waker, finished, .. } = &mut self.ops[key] else {
             unreachable!("poll_multi on a single-shot or orphaned op")
         };
-        if let Some(cqe) = queue.pop_front() {
+        if let Some(delivery) = queue.pop_front() {
             if *finished && queue.is_empty() {
                 self.ops.remove(key);
             }
-            return Poll::Ready(Some(cqe));
+            return Poll::Ready(Some(delivery));
         }
         if *finished {
             self.ops.remove(key);
@@ -215,8 +246,13 @@ impl Driver {
         let in_flight = match &mut self.ops[key] {
             Slot::Pending(_) => true,
             Slot::Multi { queue, finished, .. } => {
-                for cqe in queue.drain(..) {
-                    owned.completed(&cqe);
+                for d in queue.drain(..) {
+                    if let (Some(bid), Some(bufs)) = (d.cqe.buffer_id(), &mut self.bufs) {
+                        // SAFETY: the completion handed `bid` out; its owner is
+                        // gone without having seen it.
+                        unsafe { bufs.recycle(bid) };
+                    }
+                    owned.completed(&d.cqe);
                 }
                 !*finished
             }
@@ -358,15 +394,15 @@ impl Driver {
             in_kernel,
             closing,
             graveyard,
-            bufs_out,
+            bufs,
             to_pause,
             counters,
             ..
         } = self;
         for cqe in ring.completions() {
             counters.cqes += 1;
-            if cqe.buffer_id().is_some() {
-                bufs_out.set(bufs_out.get() + 1);
+            if let (Some(_), Some(bufs)) = (cqe.buffer_id(), bufs.as_mut()) {
+                bufs.out += 1;
             }
             match cqe.user_data() {
                 WAKE_UD => *wake_armed = false,
@@ -381,7 +417,8 @@ impl Driver {
                     if !cqe.has_more() {
                         *in_kernel -= 1;
                     }
-                    complete(ops, ud as usize, cqe, wakers, graveyard, to_pause);
+                    let mut done = Done { wakers, graveyard, to_pause, bufs: bufs.as_mut() };
+                    complete(ops, ud as usize, cqe, &mut done);
                 }
             }
         }
@@ -392,14 +429,16 @@ impl Driver {
     }
 }
 
-fn complete(
-    ops: &mut Slab<Slot>,
-    key: usize,
-    cqe: Completion,
-    wakers: &mut Vec<Waker>,
-    graveyard: &mut Vec<Box<dyn Orphan>>,
-    to_pause: &mut Vec<usize>,
-) {
+/// Where `complete` puts what it produces: wakers to wake, orphans to drop,
+/// ops to pause, and the buffer ring to spill into.
+struct Done<'a> {
+    wakers: &'a mut Vec<Waker>,
+    graveyard: &'a mut Vec<Box<dyn Orphan>>,
+    to_pause: &'a mut Vec<usize>,
+    bufs: Option<&'a mut BufPool>,
+}
+
+fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'_>) {
     tracing::trace!(key, res = cqe.raw_result(), more = cqe.has_more(), "op complete");
     let Some(slot) = ops.get_mut(key) else {
         debug_assert!(false, "completion for unknown key {key}");
@@ -407,28 +446,52 @@ fn complete(
     };
     match slot {
         Slot::Pending(waker) => {
-            wakers.extend(waker.take());
+            done.wakers.extend(waker.take());
             *slot = Slot::Done(cqe);
         }
         Slot::Multi { queue, waker, finished, limit, paused } => {
-            queue.push_back(cqe);
             *finished = !cqe.has_more();
+            let over = queue.len() >= *limit;
+            let delivery = match (cqe.buffer_id(), &mut done.bufs) {
+                // Past the bound the kernel overshot (it fills buffers until
+                // our cancel lands): copy the data out and give the buffer
+                // back now, so the stream never holds more than `limit`.
+                (Some(bid), Some(bufs)) if over => spill(bufs, bid, cqe),
+                _ => Delivery { cqe, spilled: None },
+            };
+            queue.push_back(delivery);
             if !*finished && !*paused && queue.len() >= *limit {
                 *paused = true;
-                to_pause.push(key);
+                done.to_pause.push(key);
             }
-            wakers.extend(waker.take());
+            done.wakers.extend(waker.take());
         }
         Slot::Orphaned(owned) => {
+            if let (Some(bid), Some(bufs)) = (cqe.buffer_id(), &mut done.bufs) {
+                // SAFETY: this completion handed `bid` out, to nobody.
+                unsafe { bufs.recycle(bid) };
+            }
             owned.completed(&cqe);
             if !cqe.has_more()
                 && let Slot::Orphaned(owned) = ops.remove(key)
             {
-                graveyard.push(owned);
+                done.graveyard.push(owned);
             }
         }
         Slot::Done(_) => debug_assert!(false, "second completion for single-shot key {key}"),
     }
+}
+
+/// Copy buffer `bid`'s data out of the ring and recycle it.
+fn spill(bufs: &mut BufPool, bid: u16, cqe: Completion) -> Delivery {
+    let len = cqe.raw_result().max(0) as usize;
+    // SAFETY: this completion handed `bid` out and nothing else has seen
+    // it; we copy, then recycle it once.
+    let data = unsafe { std::slice::from_raw_parts(bufs.ptr(bid, len), len).to_vec() };
+    // SAFETY: as above.
+    unsafe { bufs.recycle(bid) };
+    let flags = cqe.flags() & !crate::uring::sys::IORING_CQE_F_BUFFER;
+    Delivery { cqe: Completion::new(cqe.user_data(), cqe.raw_result(), flags), spilled: Some(data) }
 }
 
 fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {

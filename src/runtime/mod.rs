@@ -94,8 +94,8 @@ impl Runtime {
         ring.cq_entries(b.cq_entries.unwrap_or(b.entries * 2));
         let ring = ring.build()?;
         let remote = Remote::new()?;
-        let driver = Driver::new(ring, remote.eventfd());
-        let worker = Rc::new(Worker::new(driver, remote, b));
+        let driver = Driver::new(ring, remote.eventfd(), (b.buf_ring_entries, b.buf_size));
+        let worker = Rc::new(Worker::new(driver, remote, b.event_budget));
         tracing::debug!(
             worker = worker.id(),
             cpu = pinned.as_ref().map(|p| p.cpu),

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use crate::uring::{Completion, IoUring, SqFull};
 
 use super::context;
-use super::driver::Orphan;
+use super::driver::{Delivery, Orphan};
 use super::worker::Worker;
 
 /// The data of one operation kind, and how to write its SQE.
@@ -136,7 +136,7 @@ impl<T: OpData> MultiOp<T> {
     }
 
     /// The next completion; `None` once the final one was returned.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -150,20 +150,20 @@ impl<T: OpData> MultiOp<T> {
                 }
                 Err(cqe) => {
                     self.done = true;
-                    return Poll::Ready(Some(cqe));
+                    return Poll::Ready(Some(Delivery { cqe, spilled: None }));
                 }
             }
         }
         let (key, worker) = self.key.as_ref().unwrap();
         let polled = worker.driver.borrow_mut().poll_multi(*key, cx);
         match polled {
-            Poll::Ready(Some(cqe)) => {
-                if !cqe.has_more() {
+            Poll::Ready(Some(d)) => {
+                if !d.cqe.has_more() {
                     // The driver freed the key with the final completion.
                     self.key = None;
                     self.done = true;
                 }
-                Poll::Ready(Some(cqe))
+                Poll::Ready(Some(d))
             }
             Poll::Ready(None) => {
                 self.key = None;

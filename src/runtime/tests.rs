@@ -193,7 +193,7 @@ fn multishot_op_delivers_many_completions_then_frees_its_key_when_dropped() {
         for round in 0..3 {
             // SAFETY: writes 1 byte from a live array to our own pipe.
             assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
-            let cqe = std::future::poll_fn(|cx| poll.poll_next(cx)).await.unwrap();
+            let cqe = std::future::poll_fn(|cx| poll.poll_next(cx)).await.unwrap().cqe;
             assert!(cqe.has_more(), "round {round}: {cqe:?}");
             assert_eq!(cqe.result().unwrap() & libc::POLLIN as u32, libc::POLLIN as u32);
             let mut b = [0u8; 1];

@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::Builder;
 use super::buf_pool::BufPool;
 use super::driver::Driver;
 use super::join::{JoinHandle, JoinState, TaskFuture};
@@ -34,12 +33,7 @@ struct TaskSlot {
 }
 
 pub(crate) struct Worker {
-    /// Declared (so dropped) before `bufs`: the driver drains every
-    /// operation, multishot receives included, before the buffers go.
     pub(crate) driver: RefCell<Driver>,
-    /// The provided-buffer ring, created on first use.
-    bufs: RefCell<Option<BufPool>>,
-    buf_config: (u16, u32),
     pub(crate) timers: RefCell<Timers>,
     tasks: RefCell<Slab<TaskSlot>>,
     run_queue: RefCell<VecDeque<TaskId>>,
@@ -51,13 +45,10 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, b: &Builder) -> Worker {
+    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, budget: usize) -> Worker {
         let span = tracing::trace_span!("worker", id = remote.worker);
-        let budget = b.event_budget;
         Worker {
             driver: RefCell::new(driver),
-            bufs: RefCell::new(None),
-            buf_config: (b.buf_ring_entries, b.buf_size),
             timers: RefCell::new(Timers::default()),
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
@@ -83,13 +74,7 @@ impl Worker {
     ///
     /// Registering the buffer ring failed (a kernel before 5.19, or memory).
     pub(crate) fn with_bufs<R>(&self, f: impl FnOnce(&mut BufPool) -> R) -> io::Result<R> {
-        let mut bufs = self.bufs.borrow_mut();
-        if bufs.is_none() {
-            let driver = self.driver.borrow();
-            let (entries, size) = self.buf_config;
-            *bufs = Some(BufPool::new(&driver.ring, entries, size, driver.bufs_out.clone())?);
-        }
-        Ok(f(bufs.as_mut().expect("created above")))
+        Ok(f(self.driver.borrow_mut().with_bufs()?))
     }
 
     /// Put a woken task on the run queue.
@@ -165,9 +150,7 @@ impl Worker {
         };
         wake_all(&mut wakers);
 
-        if let Some(bufs) = self.bufs.borrow_mut().as_mut() {
-            bufs.publish(&mut wakers);
-        }
+        self.driver.borrow_mut().publish_bufs(&mut wakers);
         wake_all(&mut wakers);
         let runnable = self.block_on_woken.get() || !self.run_queue.borrow().is_empty();
         let mut driver = self.driver.borrow_mut();

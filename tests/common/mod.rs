@@ -21,3 +21,19 @@ pub fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send 
         }
     }
 }
+
+/// `Some(reason)` when this process may open fewer than `need` fds.
+#[allow(dead_code)] // not every test binary uses it
+pub fn fd_limit_below(need: u64) -> Option<String> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into `lim`, alive for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Some("getrlimit(RLIMIT_NOFILE) failed".into());
+    }
+    (lim.rlim_cur < need).then(|| {
+        format!(
+            "needs {need} open files, RLIMIT_NOFILE is {} (raise it with ulimit -n)",
+            lim.rlim_cur
+        )
+    })
+}

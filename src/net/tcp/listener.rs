@@ -134,7 +134,7 @@ impl TcpListener {
                     *slot = None;
                     continue;
                 }
-                Poll::Ready(Some(cqe)) => cqe,
+                Poll::Ready(Some(d)) => d.cqe,
             };
             if op.is_done() {
                 *slot = None; // ended (overflow, pause, error): re-arm next time
