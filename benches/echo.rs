@@ -27,12 +27,14 @@
 //! Columns: msgs/s (median of the rounds), the ratio corering/tokio, the
 //! server thread's CPU time per message (utime+stime from
 //! `/proc/self/task/<tid>/stat`, over the round), corering's
-//! `io_uring_enter` calls per message (its worker's metrics, fetched from
-//! the server thread before and after each round), the server thread's and
-//! the load generator's CPU use (CPU time / wall time: a load generator
-//! near 100% would mean it, not the server, is the bottleneck), and CPU
-//! time of every other thread of the process per message (io_uring worker
-//! threads, if the kernel punted work to any, would show up there).
+//! `io_uring_enter` calls and operations submitted per message (its
+//! worker's metrics, fetched from the server thread before and after each
+//! round; one send per message is the floor, more means messages split
+//! across receive buffers, partial sends or receives re-armed), the server
+//! thread's and the load generator's CPU use (CPU time / wall time: a load
+//! generator near 100% means it, as much as the server, sets the pace),
+//! and CPU time of every other thread of the process per message (io_uring
+//! worker threads, if the kernel punted work to any, would show up there).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -358,6 +360,7 @@ struct Round {
     loadgen_cpu: f64,
     other_cpu: f64,
     enters: Option<u64>,
+    sqes: Option<u64>,
 }
 
 async fn round(
@@ -489,6 +492,7 @@ async fn round(
         loadgen_cpu,
         other_cpu: (p1 - p0 - server_cpu - loadgen_cpu).max(0.0),
         enters: m0.zip(m1).map(|(a, b)| b.enters - a.enters),
+        sqes: m0.zip(m1).map(|(a, b)| b.sqes_submitted - a.sqes_submitted),
     })
 }
 
@@ -502,6 +506,7 @@ struct Summary {
     loadgen_util: Vec<f64>,
     other_us: Vec<f64>,
     enters: Vec<f64>,
+    sqes: Vec<f64>,
 }
 
 impl Summary {
@@ -514,6 +519,9 @@ impl Summary {
         self.other_us.push(r.other_cpu * 1e6 / msgs);
         if let Some(e) = r.enters {
             self.enters.push(e as f64 / msgs);
+        }
+        if let Some(s) = r.sqes {
+            self.sqes.push(s as f64 / msgs);
         }
     }
 }
@@ -586,7 +594,7 @@ fn main() -> ExitCode {
     println!();
     println!("medians of {rounds} round(s); CPU us/msg = server thread utime+stime per message");
     println!(
-        "{:>5} {:>5} | {:>10} {:>10} {:>6} | {:>8} {:>8} | {:>9} | {:>13} | {:>13} | {:>11}",
+        "{:>5} {:>5} | {:>10} {:>10} {:>6} | {:>8} {:>8} | {:>9} {:>9} | {:>13} | {:>13} | {:>11}",
         "conns",
         "size",
         "corering/s",
@@ -595,6 +603,7 @@ fn main() -> ExitCode {
         "cr us/m",
         "tk us/m",
         "cr ent/m",
+        "cr sqe/m",
         "srv CPU cr/tk",
         "lg CPU cr/tk",
         "other us/m"
@@ -602,8 +611,8 @@ fn main() -> ExitCode {
     for (conns, size, [cr, tk]) in &table {
         let (rc, rt) = (median(&cr.rates), median(&tk.rates));
         println!(
-            "{:>5} {:>5} | {:>10.0} {:>10.0} {:>6.2} | {:>8.2} {:>8.2} | {:>9.3} | {:>5.0}%/{:>5.0}% | \
-             {:>5.0}%/{:>5.0}% | {:>5.2}/{:<5.2}",
+            "{:>5} {:>5} | {:>10.0} {:>10.0} {:>6.2} | {:>8.2} {:>8.2} | {:>9.3} {:>9.3} | {:>5.0}%/{:>5.0}% | \
+             {:>5.0}%/{:>5.0}% | {:>5.2}/{:.2}",
             conns,
             size,
             rc,
@@ -612,6 +621,7 @@ fn main() -> ExitCode {
             median(&cr.server_us),
             median(&tk.server_us),
             median(&cr.enters),
+            median(&cr.sqes),
             median(&cr.server_util),
             median(&tk.server_util),
             median(&cr.loadgen_util),

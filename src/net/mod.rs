@@ -1,5 +1,5 @@
-//! Networking on the worker's ring: TCP, with owned-buffer I/O and
-//! multishot receive streams.
+//! Networking on the worker's ring: TCP, UDP and Unix sockets, with
+//! owned-buffer I/O and multishot receive streams.
 //!
 //! Every operation is an SQE on the worker's ring (no readiness polling):
 //! `read`/`write` take and return owned buffers ([`crate::buf`]), and
@@ -7,10 +7,15 @@
 //! the worker's provided-buffer ring. Sockets belong to the worker that
 //! created them (`!Send`).
 
+mod accept;
 pub(crate) mod ops;
 mod recv;
 pub(crate) mod stream;
 mod tcp;
+mod udp;
+mod unix;
 
 pub use recv::{DEFAULT_RECV_LIMIT, RecvBuf, RecvStream};
 pub use tcp::{Incoming, ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixIncoming, UnixListener, UnixStream};

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use socket2::SockAddr;
+use socket2::{SockAddr, SockAddrStorage};
 
 use crate::buf::{IoBuf, IoBufMut};
 use crate::runtime::buf_pool::BGID;
@@ -276,4 +276,95 @@ pub(crate) async fn close(fd: SharedFd) -> io::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `sendmsg`/`recvmsg` of one owned buffer with a peer address; the
+/// msghdr, its iovec and the address all live on the heap.
+pub(crate) struct Msg<B> {
+    fd: SharedFd,
+    buf: B,
+    /// The destination (send) or the source the kernel fills in (recv).
+    addr: Box<SockAddrStorage>,
+    hdr: Box<(libc::msghdr, libc::iovec)>,
+    send: bool,
+}
+
+impl<B: 'static> Orphan for Msg<B> {}
+
+impl<B> Msg<B> {
+    fn new(fd: &SharedFd, buf: B, ptr: *mut u8, len: usize, addr: Option<&SockAddr>) -> Self {
+        let send = addr.is_some();
+        let (addr, addr_len) = match addr {
+            // SAFETY: copies the address's bytes into a storage of the
+            // maximal size, which `len` bounds.
+            Some(a) => unsafe {
+                let mut s = SockAddrStorage::zeroed();
+                std::ptr::copy_nonoverlapping(
+                    a.as_ptr().cast::<u8>(),
+                    (&raw mut s).cast::<u8>(),
+                    a.len() as usize,
+                );
+                (Box::new(s), a.len())
+            },
+            None => {
+                let s = SockAddrStorage::zeroed();
+                let len = s.size_of();
+                (Box::new(s), len)
+            }
+        };
+        // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+        let mut hdr: Box<(libc::msghdr, libc::iovec)> = Box::new(unsafe { std::mem::zeroed() });
+        hdr.1 = libc::iovec { iov_base: ptr.cast(), iov_len: len };
+        let mut msg = Msg { fd: fd.clone(), buf, addr, hdr, send };
+        msg.hdr.0.msg_name = (&raw mut *msg.addr).cast();
+        msg.hdr.0.msg_namelen = addr_len;
+        msg.hdr.0.msg_iov = &raw mut msg.hdr.1;
+        msg.hdr.0.msg_iovlen = 1;
+        msg
+    }
+}
+
+// SAFETY: the SQE points at the boxed msghdr, whose name and iovec point
+// into the same heap allocations (or `buf`'s, stable by `IoBuf`), all owned
+// by `self`; the fd is kept open by the clone.
+unsafe impl<B: IoBuf> OpData for Msg<B> {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        let hdr = &raw mut self.hdr.0;
+        // SAFETY: all of `hdr` is owned by `self` until the final completion.
+        ok(unsafe {
+            if self.send {
+                ring.prep_sendmsg(self.fd.raw(), hdr, libc::MSG_NOSIGNAL, user_data)
+            } else {
+                ring.prep_recvmsg(self.fd.raw(), hdr, 0, user_data)
+            }
+        })
+    }
+}
+
+pub(crate) async fn send_to<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    addr: SockAddr,
+) -> (io::Result<usize>, B) {
+    let (ptr, len) = (buf.stable_ptr().cast_mut(), buf.bytes_init());
+    let (cqe, op) = Op::new(Msg::new(fd, buf, ptr, len, Some(&addr))).await;
+    (cqe.result().map(|n| n as usize), op.buf)
+}
+
+pub(crate) async fn recv_from<B: IoBufMut>(
+    fd: &SharedFd,
+    mut buf: B,
+) -> (io::Result<(usize, SockAddr)>, B) {
+    let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
+    let (cqe, mut op) = Op::new(Msg::new(fd, buf, ptr, len, None)).await;
+    let res = cqe.result().map(|n| {
+        // SAFETY: the kernel wrote `n` bytes into the buffer, and the source
+        // address (of `msg_namelen` bytes) into the storage.
+        unsafe {
+            op.buf.set_init(n as usize);
+            let storage = std::mem::replace(&mut *op.addr, SockAddrStorage::zeroed());
+            (n as usize, SockAddr::new(storage, op.hdr.0.msg_namelen))
+        }
+    });
+    (res, op.buf)
 }

@@ -1,26 +1,19 @@
 //! `TcpListener`: a listening TCP socket, accepting through one multishot
 //! `ACCEPT` on the ring.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use crate::net::ops::AcceptMulti;
+use crate::net::accept::Acceptor;
 use crate::runtime::fd::SharedFd;
-use crate::runtime::op::MultiOp;
 
 use super::TcpStream;
-
-/// Accepted connections queued for a listener nobody is accepting on;
-/// past this the multishot accept pauses (the kernel's backlog holds the
-/// rest).
-const ACCEPT_QUEUE: usize = 256;
 
 /// A TCP listener.
 ///
@@ -48,8 +41,7 @@ const ACCEPT_QUEUE: usize = 256;
 /// }
 /// ```
 pub struct TcpListener {
-    fd: SharedFd,
-    accept: RefCell<Option<MultiOp<AcceptMulti>>>,
+    acceptor: Acceptor,
 }
 
 /// Options for [`TcpListener::bind_with`].
@@ -92,7 +84,7 @@ impl TcpListener {
         }
         socket.bind(&SockAddr::from(addr))?;
         socket.listen(options.backlog)?;
-        Ok(TcpListener { fd: SharedFd::new(OwnedFd::from(socket)), accept: RefCell::new(None) })
+        Ok(TcpListener { acceptor: Acceptor::new(SharedFd::new(OwnedFd::from(socket))) })
     }
 
     /// The bound address (with the port the kernel chose for port 0).
@@ -101,7 +93,7 @@ impl TcpListener {
     ///
     /// The kernel's error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        SockRef::from(&self.fd)
+        SockRef::from(&self.acceptor.fd)
             .local_addr()?
             .as_socket()
             .ok_or_else(|| io::ErrorKind::InvalidInput.into())
@@ -123,34 +115,11 @@ impl TcpListener {
     ///
     /// As [`TcpListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let mut slot = self.accept.borrow_mut();
-        loop {
-            let op = slot.get_or_insert_with(|| {
-                MultiOp::with_limit(AcceptMulti { fd: self.fd.clone() }, ACCEPT_QUEUE)
-            });
-            let cqe = match op.poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    *slot = None;
-                    continue;
-                }
-                Poll::Ready(Some(d)) => d.cqe,
-            };
-            if op.is_done() {
-                *slot = None; // ended (overflow, pause, error): re-arm next time
-            }
-            match cqe.result() {
-                Ok(fd) => {
-                    // SAFETY: the kernel created this fd for us; nobody else has it.
-                    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-                    let stream = TcpStream::from_fd(fd);
-                    let peer = stream.peer_addr();
-                    return Poll::Ready(peer.map(|peer| (stream, peer)));
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.acceptor.poll_accept(cx).map(|res| {
+            let stream = TcpStream::from_fd(res?);
+            let peer = stream.peer_addr()?;
+            Ok((stream, peer))
+        })
     }
 
     /// The accepted connections as a stream.
@@ -161,20 +130,20 @@ impl TcpListener {
 
 impl std::os::fd::AsFd for TcpListener {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.acceptor.fd.as_fd()
     }
 }
 
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
+        self.acceptor.fd.raw()
     }
 }
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpListener")
-            .field("fd", &self.fd.raw())
+            .field("fd", &self.acceptor.fd.raw())
             .field("local", &self.local_addr().ok())
             .finish()
     }

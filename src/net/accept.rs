@@ -1,0 +1,60 @@
+//! Accepting through one multishot `ACCEPT` per listener, shared by the
+//! TCP and Unix listeners.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::task::{Context, Poll};
+
+use crate::net::ops::AcceptMulti;
+use crate::runtime::fd::SharedFd;
+use crate::runtime::op::MultiOp;
+
+/// Accepted connections queued for a listener nobody is accepting on;
+/// past this the multishot accept pauses (the kernel's backlog holds the
+/// rest).
+const ACCEPT_QUEUE: usize = 256;
+
+/// A listening socket's accept side: one multishot `ACCEPT`, armed on first
+/// use and re-armed when it ends. Connections that arrive while nobody
+/// accepts queue up (bounded); dropping it closes them.
+pub(crate) struct Acceptor {
+    pub(crate) fd: SharedFd,
+    op: RefCell<Option<MultiOp<AcceptMulti>>>,
+}
+
+impl Acceptor {
+    pub(crate) fn new(fd: SharedFd) -> Acceptor {
+        Acceptor { fd, op: RefCell::new(None) }
+    }
+
+    /// The next accepted connection's fd.
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        let mut slot = self.op.borrow_mut();
+        loop {
+            let op = slot.get_or_insert_with(|| {
+                MultiOp::with_limit(AcceptMulti { fd: self.fd.clone() }, ACCEPT_QUEUE)
+            });
+            let cqe = match op.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    *slot = None;
+                    continue;
+                }
+                Poll::Ready(Some(d)) => d.cqe,
+            };
+            if op.is_done() {
+                // Ended (a CQ overflow, a pause, an error): re-arm next time.
+                *slot = None;
+            }
+            match cqe.result() {
+                // SAFETY: the kernel created this fd for us; nobody else has it.
+                Ok(fd) => return Poll::Ready(Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+                Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => continue,
+                // EMFILE and friends go to the caller, who decides: the
+                // multishot has ended, so nothing spins meanwhile.
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}

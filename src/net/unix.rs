@@ -1,0 +1,186 @@
+//! Unix domain stream sockets: [`UnixListener`] and [`UnixStream`], with the
+//! same I/O as TCP.
+
+use std::fmt;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::net::accept::Acceptor;
+use crate::net::ops;
+use crate::net::stream::stream_io_methods;
+use crate::runtime::fd::SharedFd;
+
+/// A Unix domain stream listener.
+///
+/// # Examples
+///
+/// ```no_run
+/// use corering::net::UnixListener;
+///
+/// #[corering::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = UnixListener::bind("/tmp/corering.sock")?;
+///     let (stream, _) = listener.accept().await?;
+///     let (res, _) = stream.write_all(b"hello\n").await;
+///     res
+/// }
+/// ```
+pub struct UnixListener {
+    acceptor: Acceptor,
+}
+
+impl UnixListener {
+    /// Bind to the socket file `path` and listen.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error, e.g. `AddrInUse` if `path` exists.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        socket.bind(&SockAddr::unix(path)?)?;
+        socket.listen(1024)?;
+        Ok(UnixListener { acceptor: Acceptor::new(SharedFd::new(OwnedFd::from(socket))) })
+    }
+
+    /// Accept a connection.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error, e.g. `EMFILE`.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Poll for a connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixListener::accept`].
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        self.acceptor.poll_accept(cx).map(|res| {
+            let stream = UnixStream { fd: SharedFd::new(res?) };
+            let peer = stream.peer_addr()?;
+            Ok((stream, peer))
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        std_view(&self.acceptor.fd).local_addr()
+    }
+
+    /// The accepted connections as a stream.
+    pub fn incoming(&self) -> UnixIncoming<'_> {
+        UnixIncoming { listener: self }
+    }
+}
+
+/// std's view of our socket, to read addresses the way std represents them
+/// (including unnamed ones); never closes the fd.
+fn std_view(fd: &SharedFd) -> ManuallyDrop<std::os::unix::net::UnixStream> {
+    // SAFETY: `fd` is an open socket for as long as the borrow; ManuallyDrop
+    // keeps the std value from closing it.
+    ManuallyDrop::new(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd.raw()) })
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.acceptor.fd.raw()
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener").field("fd", &self.acceptor.fd.raw()).finish()
+    }
+}
+
+/// The stream of [`UnixListener::incoming`].
+#[derive(Debug)]
+pub struct UnixIncoming<'a> {
+    listener: &'a UnixListener,
+}
+
+impl futures_core::Stream for UnixIncoming<'_> {
+    type Item = io::Result<UnixStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener.poll_accept(cx).map(|r| Some(r.map(|(s, _)| s)))
+    }
+}
+
+/// A connected Unix domain stream socket.
+pub struct UnixStream {
+    fd: SharedFd,
+}
+
+impl UnixStream {
+    /// Connect to the socket file `path`.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error: `NotFound`, `ConnectionRefused`, ...
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = SockAddr::unix(path)?;
+        let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        let fd = SharedFd::new(OwnedFd::from(socket));
+        ops::connect(&fd, addr).await?;
+        Ok(UnixStream { fd })
+    }
+
+    /// A connected pair (`socketpair`).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        Ok((
+            UnixStream { fd: SharedFd::new(OwnedFd::from(a)) },
+            UnixStream { fd: SharedFd::new(OwnedFd::from(b)) },
+        ))
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        std_view(&self.fd).peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        std_view(&self.fd).local_addr()
+    }
+
+    stream_io_methods!();
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream").field("fd", &self.fd.raw()).finish()
+    }
+}

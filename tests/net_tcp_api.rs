@@ -1,0 +1,92 @@
+//! The rest of the TCP surface: split halves in two tasks, addresses,
+//! options, `incoming`, `bind_with` and `SO_REUSEPORT`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::bounded;
+use corering::net::{ListenOptions, TcpListener, TcpStream};
+use corering::{Runtime, spawn};
+
+fn rt() -> Runtime {
+    Runtime::builder().pin(false).build().unwrap()
+}
+
+#[test]
+fn split_halves_read_and_write_from_two_tasks() {
+    bounded(Duration::from_secs(30), || {
+        rt().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = spawn(async move { TcpStream::connect(addr).await.unwrap() });
+            let (server, peer) = listener.accept().await.unwrap();
+            let client = client.await.unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+            assert_eq!(client.peer_addr().unwrap(), addr);
+            client.set_nodelay(true).unwrap();
+            assert!(client.nodelay().unwrap());
+
+            let (read, write) = server.into_split();
+            // One task writes 1,000 numbered lines while another reads.
+            let writer = spawn(async move {
+                for i in 0..1000u32 {
+                    write.write_all(format!("{i}\n").into_bytes()).await.0.unwrap();
+                }
+                write.shutdown().await.unwrap();
+            });
+            let reader = spawn(async move {
+                let mut all = Vec::new();
+                let mut recv = read.recv_stream();
+                while let Some(buf) = recv.next().await {
+                    all.extend_from_slice(&buf.unwrap());
+                }
+                all
+            });
+            // The client echoes what the server's writer sends.
+            let mut recv = client.recv_stream();
+            while let Some(buf) = recv.next().await {
+                client.write_all(buf.unwrap()).await.0.unwrap();
+            }
+            client.shutdown(std::net::Shutdown::Write).await.unwrap();
+            writer.await.unwrap();
+            let all = reader.await.unwrap();
+            let want: String = (0..1000u32).map(|i| format!("{i}\n")).collect();
+            assert_eq!(String::from_utf8(all).unwrap(), want);
+        });
+    });
+}
+
+#[test]
+fn reuse_port_lets_two_listeners_share_a_port_and_incoming_yields_streams() {
+    bounded(Duration::from_secs(30), || {
+        rt().block_on(async {
+            let opts = ListenOptions { reuse_port: true, ..ListenOptions::default() };
+            let a = TcpListener::bind_with("127.0.0.1:0".parse().unwrap(), opts).unwrap();
+            let addr = a.local_addr().unwrap();
+            let b = TcpListener::bind_with(addr, opts).unwrap();
+            assert_eq!(b.local_addr().unwrap(), addr);
+            // Without SO_REUSEPORT the same bind fails.
+            let err = TcpListener::bind(addr).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+
+            let mut incoming = std::pin::pin!(a.incoming());
+            let _c = TcpStream::connect(addr).await.unwrap();
+            let _d = TcpStream::connect(addr).await.unwrap();
+            // The kernel spreads connections; accept from whichever got one.
+            let got = corering::time::timeout(Duration::from_secs(5), async {
+                std::future::poll_fn(|cx| {
+                    use futures_core::Stream;
+                    if let std::task::Poll::Ready(Some(s)) = incoming.as_mut().poll_next(cx) {
+                        return std::task::Poll::Ready(s);
+                    }
+                    b.poll_accept(cx).map(|r| r.map(|(s, _)| s))
+                })
+                .await
+            })
+            .await
+            .expect("no connection accepted");
+            assert!(got.unwrap().peer_addr().is_ok());
+        });
+    });
+}
