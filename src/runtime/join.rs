@@ -128,7 +128,6 @@ impl<F: Future> Future for TaskFuture<F> {
 /// assert_eq!(out.unwrap(), 42);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[must_use = "dropping a JoinHandle detaches the task; await it or call abort()"]
 pub struct JoinHandle<T> {
     state: Rc<JoinState<T>>,
     /// Wakes the task, so that an abort takes effect at the next tick.

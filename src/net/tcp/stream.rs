@@ -96,6 +96,13 @@ impl TcpStream {
 
     stream_io_methods!();
 
+    /// Borrow as a read half and a write half. Every method takes `&self`,
+    /// so the halves are the stream itself, named for what they do: two
+    /// futures on one task (e.g. joined) may read and write at once.
+    pub fn split(&self) -> (&TcpStream, &TcpStream) {
+        (self, self)
+    }
+
     /// Split into a read half and a write half, each usable from its own
     /// task on this worker; the socket closes when both are dropped.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
