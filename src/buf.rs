@@ -240,8 +240,16 @@ unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
     unsafe fn set_init(&mut self, len: usize) {
-        // SAFETY: the caller wrote `len` bytes from `begin`, and the bytes
-        // before `begin` were initialised already or are the buffer's own.
+        let init = self.buf.bytes_init();
+        if init < self.begin {
+            // The range started past the initialised bytes: zero the gap so
+            // that marking `begin + len` initialised exposes no garbage.
+            // SAFETY: `init..begin` lies within `bytes_total` (begin <= end
+            // <= total), writable by `IoBufMut`'s contract.
+            unsafe { self.buf.stable_mut_ptr().add(init).write_bytes(0, self.begin - init) };
+        }
+        // SAFETY: bytes before `begin` are initialised (just above, or
+        // already), and the caller wrote `len` bytes from `begin`.
         unsafe { self.buf.set_init(self.begin + len) }
     }
 }
@@ -266,6 +274,21 @@ mod tests {
             s.set_init(6);
         }
         assert_eq!(s.into_inner(), b"abcdefgh");
+    }
+
+    #[test]
+    fn filling_a_tail_past_the_initialised_bytes_zeroes_the_gap() {
+        let mut s = Vec::with_capacity(16).slice(8..);
+        // SAFETY: pretend the kernel wrote 2 bytes at the slice's start.
+        unsafe {
+            s.stable_mut_ptr().write(b'x');
+            s.stable_mut_ptr().add(1).write(b'y');
+            s.set_init(2);
+        }
+        let v = s.into_inner();
+        assert_eq!(v.len(), 10);
+        assert_eq!(&v[..8], &[0; 8], "no uninitialised byte is exposed");
+        assert_eq!(&v[8..], b"xy");
     }
 
     #[test]

@@ -90,3 +90,88 @@ fn reuse_port_lets_two_listeners_share_a_port_and_incoming_yields_streams() {
         });
     });
 }
+
+#[test]
+fn two_tasks_accepting_on_one_listener_are_both_served() {
+    bounded(Duration::from_secs(30), || {
+        rt().block_on(async {
+            let listener =
+                std::rc::Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+            let addr = listener.local_addr().unwrap();
+            let acceptors: Vec<_> = (0..2)
+                .map(|_| {
+                    let l = listener.clone();
+                    spawn(async move { l.accept().await.map(|(s, _)| s) })
+                })
+                .collect();
+            corering::yield_now().await; // both are waiting now
+            let _a = TcpStream::connect(addr).await.unwrap();
+            let _b = TcpStream::connect(addr).await.unwrap();
+            for (i, t) in acceptors.into_iter().enumerate() {
+                let r = corering::time::timeout(Duration::from_secs(5), t).await;
+                r.unwrap_or_else(|_| panic!("acceptor {i} was never woken")).unwrap().unwrap();
+            }
+        });
+    });
+}
+
+#[test]
+fn a_connection_reset_before_it_was_accepted_does_not_fail_accept() {
+    bounded(Duration::from_secs(30), || {
+        rt().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let doomed = std::net::TcpStream::connect(addr).unwrap();
+            socket2::SockRef::from(&doomed).set_linger(Some(Duration::ZERO)).unwrap();
+            drop(doomed); // RST before the server accepts
+            let good = std::net::TcpStream::connect(addr).unwrap();
+            let (_, peer) = corering::time::timeout(Duration::from_secs(5), listener.accept())
+                .await
+                .expect("accept answered")
+                .expect("the reset connection is skipped, not an error");
+            assert_eq!(peer, good.local_addr().unwrap());
+        });
+    });
+}
+
+#[test]
+fn a_socket_dropped_outside_block_on_is_closed_at_once() {
+    use std::io::Read;
+    bounded(Duration::from_secs(30), || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rt = rt();
+        let stream = rt.block_on(TcpStream::connect(addr)).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        drop(stream); // no block_on runs to submit a ring close
+        let mut b = [0u8; 1];
+        assert_eq!(peer.read(&mut b).unwrap(), 0, "the peer saw the close");
+    });
+}
+
+#[test]
+fn a_recv_stream_polled_on_another_runtime_reads_its_own_buffers() {
+    use std::io::Write;
+    bounded(Duration::from_secs(30), || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let first = rt();
+        let stream = first.block_on(TcpStream::connect(addr)).unwrap();
+        let mut recv = stream.recv_stream();
+        let (mut peer, _) = listener.accept().unwrap();
+        let second = rt();
+        for msg in [&b"hello"[..], b"again"] {
+            peer.write_all(msg).unwrap();
+            let got = second.block_on(async {
+                corering::time::timeout(Duration::from_secs(5), recv.next()).await
+            });
+            let buf = got.expect("data arrived").unwrap().unwrap();
+            assert_eq!(&buf[..], msg);
+            drop(buf);
+        }
+        drop(recv);
+        drop(second);
+        drop(first);
+    });
+}

@@ -297,3 +297,21 @@ fn spawn_outside_a_runtime_panics_with_a_clear_message() {
     let msg = message(&*payload);
     assert!(msg.contains("no corering runtime"), "{msg}");
 }
+
+#[test]
+fn spawning_through_a_handle_after_shutdown_reports_cancelled() {
+    bounded(LIMIT, || {
+        let first = rt();
+        let handle = first.handle();
+        drop(first);
+        let ran = Rc::new(Cell::new(false));
+        let h = {
+            let ran = ran.clone();
+            handle.spawn(async move { ran.set(true) })
+        };
+        let r = rt().block_on(timeout(Duration::from_secs(1), h));
+        let err = r.expect("the handle stayed pending").unwrap_err();
+        assert!(err.is_cancelled(), "{err}");
+        assert!(!ran.get());
+    });
+}

@@ -4,7 +4,8 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::net::ops::AcceptMulti;
 use crate::runtime::fd::SharedFd;
@@ -21,21 +22,49 @@ const ACCEPT_QUEUE: usize = 256;
 pub(crate) struct Acceptor {
     pub(crate) fd: SharedFd,
     op: RefCell<Option<MultiOp<AcceptMulti>>>,
+    /// Every task waiting to accept. The op holds one waker, this one,
+    /// which wakes them all: each then takes a connection or waits again.
+    waiters: Arc<Waiters>,
+    fan_out: Waker,
+}
+
+/// The tasks waiting on one listener.
+#[derive(Default)]
+struct Waiters(Mutex<Vec<Waker>>);
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waiters = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        waiters.into_iter().for_each(Waker::wake);
+    }
 }
 
 impl Acceptor {
     pub(crate) fn new(fd: SharedFd) -> Acceptor {
-        Acceptor { fd, op: RefCell::new(None) }
+        let waiters = Arc::new(Waiters::default());
+        let fan_out = Waker::from(waiters.clone());
+        Acceptor { fd, op: RefCell::new(None), waiters, fan_out }
     }
 
     /// The next accepted connection's fd.
     pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        {
+            let mut waiters = self.waiters.0.lock().unwrap_or_else(|e| e.into_inner());
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+        }
+        let mut cx = Context::from_waker(&self.fan_out);
         let mut slot = self.op.borrow_mut();
         loop {
             let op = slot.get_or_insert_with(|| {
                 MultiOp::with_limit(AcceptMulti { fd: self.fd.clone() }, ACCEPT_QUEUE)
             });
-            let cqe = match op.poll_next(cx) {
+            let cqe = match op.poll_next(&mut cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     *slot = None;

@@ -16,9 +16,9 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use crate::buf::IoBuf;
-use crate::runtime::Worker;
 use crate::runtime::fd::SharedFd;
 use crate::runtime::op::MultiOp;
+use crate::runtime::{Worker, context};
 use crate::uring::Completion;
 
 use super::ops::RecvMulti;
@@ -45,7 +45,9 @@ pub struct RecvBuf {
 impl RecvBuf {
     /// Take ownership of ring buffer `bid`, which a completion handed out.
     fn from_ring(worker: &Rc<Worker>, bid: u16, len: usize) -> io::Result<RecvBuf> {
-        let ptr = worker.with_bufs(|pool| pool.ptr(bid, len))?;
+        // SAFETY: a completion of this worker's ring handed `bid` out, and
+        // this RecvBuf is its only owner from now on.
+        let ptr = worker.with_bufs(|pool| unsafe { pool.ptr(bid, len) })?;
         Ok(RecvBuf { ring: Some((worker.clone(), bid)), ptr, len, _spilled: Vec::new() })
     }
 
@@ -119,16 +121,16 @@ unsafe impl IoBuf for RecvBuf {
 /// it after being yielded.
 pub struct RecvStream {
     fd: SharedFd,
-    worker: Rc<Worker>,
-    op: Option<MultiOp<RecvMulti>>,
+    /// The armed receive, and the worker it is armed on (whose buffer ring
+    /// its buffers come from): the one polling when it was armed.
+    op: Option<(MultiOp<RecvMulti>, Rc<Worker>)>,
     limit: usize,
     done: bool,
 }
 
 impl RecvStream {
     pub(crate) fn new(fd: SharedFd, limit: usize) -> RecvStream {
-        let worker = crate::runtime::context::current().expect(crate::runtime::context::NO_RUNTIME);
-        RecvStream { fd, worker, op: None, limit: limit.max(1), done: false }
+        RecvStream { fd, op: None, limit: limit.max(1), done: false }
     }
 
     /// Poll for the next buffer (what `StreamExt::next` calls).
@@ -137,27 +139,34 @@ impl RecvStream {
             if self.done {
                 return Poll::Ready(None);
             }
-            let op = match &mut self.op {
-                Some(op) => op,
+            let (op, worker) = match &mut self.op {
+                Some((op, worker)) => (op, worker.clone()),
                 None => {
-                    // Arm, unless the ring is dry: then wait for a buffer to
-                    // come back rather than re-arm into the same ENOBUFS.
-                    match self.worker.with_bufs(|pool| {
+                    // Arm on the worker polling us (the MultiOp submits
+                    // there), unless its ring is dry: then wait for a buffer
+                    // to come back rather than re-arm into the same ENOBUFS.
+                    // One stream may hold at most half the ring.
+                    let worker = context::current().expect(context::NO_RUNTIME);
+                    let state = worker.with_bufs(|pool| {
                         let dry = pool.available() == 0;
                         if dry {
                             pool.wait(cx.waker());
                         }
-                        dry
-                    }) {
-                        Ok(true) => return Poll::Pending,
-                        Ok(false) => {}
+                        (dry, (pool.entries() / 2).max(1))
+                    });
+                    match state {
+                        Ok((true, _)) => return Poll::Pending,
+                        Ok((false, cap)) => {
+                            let data = RecvMulti { fd: self.fd.clone() };
+                            let op = MultiOp::with_limit(data, self.limit.min(cap));
+                            let (op, worker) = self.op.insert((op, worker));
+                            (op, worker.clone())
+                        }
                         Err(e) => {
                             self.done = true;
                             return Poll::Ready(Some(Err(e)));
                         }
                     }
-                    let data = RecvMulti { fd: self.fd.clone() };
-                    self.op.insert(MultiOp::with_limit(data, self.limit))
                 }
             };
             let delivery = match op.poll_next(cx) {
@@ -174,7 +183,7 @@ impl RecvStream {
             if let Some(data) = delivery.spilled {
                 return Poll::Ready(Some(Ok(RecvBuf::spilled(data))));
             }
-            if let Some(item) = self.completion(delivery.cqe) {
+            if let Some(item) = self.completion(&worker, delivery.cqe) {
                 return Poll::Ready(item);
             }
         }
@@ -182,10 +191,14 @@ impl RecvStream {
 
     /// What one completion means for the reader; `None`: nothing to yield,
     /// keep going (re-arm).
-    fn completion(&mut self, cqe: Completion) -> Option<Option<io::Result<RecvBuf>>> {
+    fn completion(
+        &mut self,
+        worker: &Rc<Worker>,
+        cqe: Completion,
+    ) -> Option<Option<io::Result<RecvBuf>>> {
         if let Some(bid) = cqe.buffer_id() {
             let len = cqe.raw_result().max(0) as usize;
-            let buf = RecvBuf::from_ring(&self.worker, bid, len);
+            let buf = RecvBuf::from_ring(worker, bid, len);
             if len > 0 || buf.is_err() {
                 return Some(Some(buf));
             }

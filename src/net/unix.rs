@@ -64,11 +64,18 @@ impl UnixListener {
     ///
     /// As [`UnixListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
-        self.acceptor.poll_accept(cx).map(|res| {
-            let stream = UnixStream { fd: SharedFd::new(res?) };
-            let peer = stream.peer_addr()?;
-            Ok((stream, peer))
-        })
+        loop {
+            let stream = match self.acceptor.poll_accept(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(res) => UnixStream { fd: SharedFd::new(res?) },
+            };
+            match stream.peer_addr() {
+                Ok(peer) => return Poll::Ready(Ok((stream, peer))),
+                // Gone before we accepted it: not the listener's error.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 
     /// The bound address.
@@ -87,10 +94,12 @@ impl UnixListener {
 }
 
 /// std's view of our socket, to read addresses the way std represents them
-/// (including unnamed ones); never closes the fd.
+/// (including unnamed ones); never closes the fd. Callers use it at once,
+/// while they still borrow `fd`.
 fn std_view(fd: &SharedFd) -> ManuallyDrop<std::os::unix::net::UnixStream> {
-    // SAFETY: `fd` is an open socket for as long as the borrow; ManuallyDrop
-    // keeps the std value from closing it.
+    // SAFETY: `fd` is an open socket while the caller borrows it, which is
+    // as long as the caller uses the view; ManuallyDrop keeps the std value
+    // from closing it.
     ManuallyDrop::new(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd.raw()) })
 }
 

@@ -35,12 +35,20 @@ impl BufPool {
         self.ring.entries() as usize - self.out
     }
 
-    /// The first `len` bytes of buffer `bid`, which a completion handed out
-    /// and which has not been recycled since (the caller's `RecvBuf`).
-    pub(crate) fn ptr(&self, bid: u16, len: usize) -> *const u8 {
-        // SAFETY: the caller owns `bid` (see above); only the pointer is
-        // taken here, the caller reads through it while it owns `bid`.
+    /// Where the first `len` bytes of buffer `bid` are.
+    ///
+    /// # Safety
+    ///
+    /// A completion handed `bid` out and it has not been recycled since
+    /// (the caller owns it).
+    pub(crate) unsafe fn ptr(&self, bid: u16, len: usize) -> *const u8 {
+        // SAFETY: the caller owns `bid`, so the kernel is not writing it.
         unsafe { self.ring.buf(bid, len).as_ptr() }
+    }
+
+    /// The number of buffers in the ring.
+    pub(crate) fn entries(&self) -> usize {
+        self.ring.entries() as usize
     }
 
     /// Give buffer `bid` back; it reaches the kernel at the next publish.

@@ -162,11 +162,16 @@ impl Driver {
         multishot: bool,
         mut prep: impl FnMut(&mut IoUring, u64) -> Result<(), SqFull>,
     ) -> io::Result<usize> {
-        let key = self.ops.vacant_key();
-        assert!(key < MAX_KEY, "slab key collides with reserved user_data");
-        while prep(&mut self.ring, key as u64).is_err() {
+        // The key is taken afresh after each `make_room`: its reap may free
+        // a slot (an orphan's final completion) that the slab hands out next.
+        let key = loop {
+            let key = self.ops.vacant_key();
+            assert!(key < MAX_KEY, "slab key collides with reserved user_data");
+            if prep(&mut self.ring, key as u64).is_ok() {
+                break key;
+            }
             self.make_room()?;
-        }
+        };
         let slot = if multishot {
             Slot::Multi {
                 queue: VecDeque::new(),
@@ -178,7 +183,8 @@ impl Driver {
         } else {
             Slot::Pending(None)
         };
-        self.ops.insert(slot);
+        let inserted = self.ops.insert(slot);
+        debug_assert_eq!(inserted, key);
         self.in_kernel += 1;
         self.counters.sqes += 1;
         tracing::trace!(key, multishot, "op submit");
@@ -315,18 +321,23 @@ impl Driver {
         queued
     }
 
-    /// Keep a read armed on the wake-up eventfd.
-    pub(crate) fn arm_wake(&mut self) {
-        if self.wake_armed {
-            return;
+    /// Keep a read armed on the wake-up eventfd (submitting first if the
+    /// SQ is full: a park without it would miss wakes from other threads).
+    pub(crate) fn arm_wake(&mut self) -> io::Result<()> {
+        while !self.wake_armed {
+            let buf: *mut u64 = &mut *self.wake_buf;
+            // SAFETY: `wake_buf` is boxed and owned by the driver, which frees
+            // it only after this read's final completion (`wake_armed`
+            // false), or leaks it (see `Drop`).
+            if unsafe { self.ring.prep_read(self.eventfd, buf.cast(), 8, u64::MAX, WAKE_UD) }
+                .is_ok()
+            {
+                self.wake_armed = true;
+            } else {
+                self.make_room()?;
+            }
         }
-        let buf: *mut u64 = &mut *self.wake_buf;
-        // SAFETY: `wake_buf` is boxed and owned by the driver, which frees
-        // it only after this read's final completion (`wake_armed` false),
-        // or leaks it (see `Drop`).
-        if unsafe { self.ring.prep_read(self.eventfd, buf.cast(), 8, u64::MAX, WAKE_UD) }.is_ok() {
-            self.wake_armed = true;
-        }
+        Ok(())
     }
 
     /// Submit what is queued without waiting; reap what is there.
@@ -340,7 +351,7 @@ impl Driver {
         timeout: Option<Duration>,
         wakers: &mut Vec<Waker>,
     ) -> io::Result<()> {
-        self.arm_wake();
+        self.arm_wake()?;
         self.counters.parks += 1;
         self.enter(timeout, true, wakers)
     }
@@ -488,10 +499,11 @@ fn spill(bufs: &mut BufPool, bid: u16, cqe: Completion) -> Delivery {
     // SAFETY: this completion handed `bid` out and nothing else has seen
     // it; we copy, then recycle it once.
     let data = unsafe { std::slice::from_raw_parts(bufs.ptr(bid, len), len).to_vec() };
+    let data = (len > 0).then_some(data); // an empty one carries nothing
     // SAFETY: as above.
     unsafe { bufs.recycle(bid) };
     let flags = cqe.flags() & !crate::uring::sys::IORING_CQE_F_BUFFER;
-    Delivery { cqe: Completion::new(cqe.user_data(), cqe.raw_result(), flags), spilled: Some(data) }
+    Delivery { cqe: Completion::new(cqe.user_data(), cqe.raw_result(), flags), spilled: data }
 }
 
 fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
@@ -504,27 +516,54 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 /// How long a shutdown waits for the kernel to finish cancelled operations.
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
+/// One step of a shutdown's drain.
+pub(crate) enum Drain {
+    /// Nothing is in flight any more.
+    Done,
+    /// Still waiting; these orphans finished meanwhile and are to be
+    /// dropped by the caller, outside the driver's borrow.
+    Waiting(Vec<Box<dyn Orphan>>),
+    /// The kernel did not finish before the deadline (or the ring failed).
+    Failed,
+}
+
 impl Driver {
-    /// Cancel everything and reap until every final completion arrived.
-    /// Returns `false` if the kernel did not finish within [`DRAIN_LIMIT`].
-    pub(crate) fn drain(&mut self) -> bool {
+    /// Start a shutdown: cancel everything in flight; closes are
+    /// synchronous from now on. Then call `drain_step` until it is done.
+    pub(crate) fn start_drain(&mut self) {
         self.shutting_down = true;
         self.cancel_all();
-        let deadline = Instant::now() + DRAIN_LIMIT;
-        let mut wakers = Vec::new();
-        while self.in_kernel > 0 || self.wake_armed || self.closing > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            if self.enter(Some(left.min(Duration::from_millis(100))), true, &mut wakers).is_err() {
-                return false;
-            }
-            // Futures are gone: these wakers only reach dead tasks.
-            wakers.clear();
-            self.graveyard.clear();
+    }
+
+    /// Reap once (waiting up to 100 ms) towards an empty driver.
+    pub(crate) fn drain_step(&mut self, deadline: Instant) -> Drain {
+        if self.in_kernel == 0 && !self.wake_armed && self.closing == 0 {
+            return Drain::Done;
         }
-        true
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut wakers = Vec::new();
+        if left.is_zero()
+            || self.enter(Some(left.min(Duration::from_millis(100))), true, &mut wakers).is_err()
+        {
+            return Drain::Failed;
+        }
+        // Futures are gone: these wakers only reach dead tasks.
+        drop(wakers);
+        Drain::Waiting(std::mem::take(&mut self.graveyard))
+    }
+
+    /// Drain to the end here (for `Drop`, where nothing else can run):
+    /// `false` if the kernel did not finish within [`DRAIN_LIMIT`].
+    fn drain(&mut self) -> bool {
+        self.start_drain();
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        loop {
+            match self.drain_step(deadline) {
+                Drain::Done => return true,
+                Drain::Waiting(dead) => drop(dead),
+                Drain::Failed => return false,
+            }
+        }
     }
 }
 
@@ -541,6 +580,7 @@ impl Drop for Driver {
             tracing::warn!(in_flight = self.in_kernel, "operations did not finish; leaking them");
             std::mem::forget(std::mem::take(&mut self.ops));
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+            std::mem::forget(self.bufs.take()); // a receive may still write its buffers
         }
     }
 }

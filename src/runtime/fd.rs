@@ -68,9 +68,14 @@ impl Drop for Inner {
         if fd < 0 {
             return;
         }
-        let queued = self
-            .worker
-            .upgrade()
+        // Through the ring only if our worker is the one running here: a
+        // close queued on a worker that is not running would wait, unsent,
+        // until it runs again (the peer would see no FIN meanwhile).
+        let running = match (self.worker.upgrade(), context::current()) {
+            (Some(ours), Some(current)) if Rc::ptr_eq(&ours, &current) => Some(ours),
+            _ => None,
+        };
+        let queued = running
             .and_then(|w| w.driver.try_borrow_mut().ok().map(|mut d| d.close(fd)))
             .unwrap_or(false);
         if !queued {

@@ -139,7 +139,17 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let _enter = context::enter(self.worker.clone());
         self.worker.drop_tasks();
-        let drained = self.worker.driver.borrow_mut().drain();
+        self.worker.driver.borrow_mut().start_drain();
+        let deadline = std::time::Instant::now() + driver::DRAIN_LIMIT;
+        let drained = loop {
+            let step = self.worker.driver.borrow_mut().drain_step(deadline);
+            match step {
+                driver::Drain::Done => break true,
+                // Dropped outside the borrow: their drops may use the worker.
+                driver::Drain::Waiting(dead) => drop(dead),
+                driver::Drain::Failed => break false,
+            }
+        };
         self.worker.remote().close();
         if !drained {
             // The kernel still holds operations pointing at memory the

@@ -153,6 +153,10 @@ impl Remote {
         run_queue.extend(q.drain(..));
     }
 
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         lock(&self.queue).clear();

@@ -323,3 +323,82 @@ fn an_fd_arriving_for_a_dropped_accept_is_closed() {
         other => panic!("the accepted fd leaked (client read: {other:?})"),
     }
 }
+
+/// A park with the SQ full still arms the wake-up read, so a wake from
+/// another thread ends it.
+#[test]
+fn a_full_sq_does_not_cost_the_park_its_wake_up_read() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let pipes: Vec<(OwnedFd, OwnedFd)> = (0..4).map(|_| pipe()).collect();
+    let slot: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
+    let flag = Arc::new(AtomicBool::new(false));
+    let waker_thread = {
+        let (slot, flag) = (slot.clone(), flag.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::SeqCst);
+            let w = slot.lock().unwrap().take();
+            w.expect("the task stored its waker").wake();
+        })
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let rt = Runtime::builder().pin(false).ring_entries(4).build().unwrap();
+        rt.block_on(async {
+            // Four reads queued and not submitted: the SQ is full.
+            let mut reads: Vec<_> = pipes
+                .iter()
+                .map(|(r, _)| {
+                    Box::pin(Op::new(Read { fd: r.as_raw_fd(), buf: Vec::with_capacity(8) }))
+                })
+                .collect();
+            for r in &mut reads {
+                assert!(futures_poll_once(r.as_mut()).is_none());
+            }
+            std::future::poll_fn(|cx| {
+                if flag.load(Ordering::SeqCst) {
+                    return std::task::Poll::Ready(());
+                }
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            })
+            .await;
+            drop(reads);
+        });
+        drop(pipes);
+        tx.send(()).unwrap();
+    });
+    waker_thread.join().unwrap();
+    rx.recv_timeout(Duration::from_secs(5)).expect("the parked worker missed the wake");
+    runner.join().unwrap();
+}
+
+/// Many operations cancelled while the SQ keeps filling: each submit frees
+/// keys (orphans' final completions) while an op is being queued. Its key
+/// must be the one its SQE carries.
+#[test]
+fn keys_stay_right_when_a_full_sq_frees_slots_mid_submit() {
+    let rt = Runtime::builder().pin(false).ring_entries(4).build().unwrap();
+    let (r, _w) = pipe();
+    let fd = r.as_raw_fd();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                crate::spawn(async move {
+                    for _ in 0..20 {
+                        let read = Op::new(Read { fd, buf: Vec::with_capacity(8) });
+                        let r = crate::time::timeout(Duration::from_micros(1), read).await;
+                        assert!(r.is_err());
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        crate::time::sleep(Duration::from_millis(20)).await;
+    });
+    assert_eq!(rt.metrics().live_op_keys, 0);
+    assert_eq!(rt.metrics().ops_in_flight, 0);
+}

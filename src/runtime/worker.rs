@@ -92,6 +92,12 @@ impl Worker {
         F::Output: 'static,
     {
         let state = JoinState::new();
+        if self.remote.is_closed() {
+            // The runtime has shut down: the task can never run. Its handle
+            // reports it cancelled rather than waiting forever.
+            drop(TaskFuture::new(future, state.clone()));
+            return JoinHandle::new(state, Waker::noop().clone());
+        }
         let future: BoxFuture = Box::pin(TaskFuture::new(future, state.clone()));
         let generation = self.next_generation.get().wrapping_add(1);
         self.next_generation.set(generation);

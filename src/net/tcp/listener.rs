@@ -115,11 +115,18 @@ impl TcpListener {
     ///
     /// As [`TcpListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        self.acceptor.poll_accept(cx).map(|res| {
-            let stream = TcpStream::from_fd(res?);
-            let peer = stream.peer_addr()?;
-            Ok((stream, peer))
-        })
+        loop {
+            let stream = match self.acceptor.poll_accept(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(res) => TcpStream::from_fd(res?),
+            };
+            match stream.peer_addr() {
+                Ok(peer) => return Poll::Ready(Ok((stream, peer))),
+                // Reset before we accepted it: not the listener's error.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 
     /// The accepted connections as a stream.
