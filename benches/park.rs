@@ -8,6 +8,8 @@
 //! 20,000 parks a sample, the two ways alternating sample by sample. The
 //! table shows the median ns per park (the timer's own 1 µs included).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use corering::uring::{IoUring, sys::Timespec};
@@ -37,19 +39,8 @@ fn timeout_sqe(ring: &mut IoUring) -> f64 {
     start.elapsed().as_nanos() as f64 / PARKS as f64
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let mut samples = 11;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--samples" {
-            samples = args.next().and_then(|s| s.parse().ok()).expect("--samples N");
-        }
-    }
+    let samples = common::samples(11);
     let mut ring = IoUring::new(8).unwrap();
     let (mut e, mut t) = (Vec::new(), Vec::new());
     for i in 0..samples {
@@ -61,7 +52,7 @@ fn main() {
             e.push(ext_arg(&mut ring));
         }
     }
-    let (e, t) = (median(&mut e), median(&mut t));
+    let (e, t) = (common::median(&mut e), common::median(&mut t));
     println!("idle park bounded by a 1 µs timer, median of {samples} samples");
     println!("{:<24} {:>10}", "mechanism", "ns/park");
     println!("{:<24} {:>10.0}", "EXT_ARG timeout", e);

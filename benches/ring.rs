@@ -10,6 +10,8 @@
 //! in pairs, so the paired ratio cancels drift; below 1.00 means corering
 //! is faster).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -101,30 +103,9 @@ impl Ring for Peer {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside
-    // it; sched_setaffinity reads it for the duration of the call.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 fn main() {
-    let mut samples = 11;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--samples" {
-            samples = args.next().and_then(|s| s.parse().ok()).expect("--samples N");
-        }
-    }
-    pin_to_cpu(0);
+    let samples = common::samples(11);
+    common::pin_to_cpu(0);
 
     println!("ring NOP round trips, median of {samples} samples (ns per NOP, lower is better)");
     println!("{:<22} {:>10} {:>10} {:>9}", "workload", "corering", "io-uring", "ratio");
@@ -153,8 +134,8 @@ fn main() {
             }
         }
         let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
-        let ratio = median(&mut ratios);
-        let (a, b) = (median(&mut a), median(&mut b));
+        let ratio = common::median(&mut ratios);
+        let (a, b) = (common::median(&mut a), common::median(&mut b));
         println!("{name:<22} {a:>10.1} {b:>10.1} {ratio:>9.3}");
     }
 }

@@ -10,6 +10,8 @@
 //! the median of the per-sample ratios corering / tokio (below 1.00 means
 //! corering is faster).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -68,19 +70,8 @@ fn yield_tokio(rt: &tokio::runtime::Runtime) -> f64 {
     })
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let mut samples = 11;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--samples" {
-            samples = args.next().and_then(|s| s.parse().ok()).expect("--samples N");
-        }
-    }
+    let samples = common::samples(11);
     let ours = corering::Runtime::builder().cpu(0).build().unwrap();
     let peer = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 
@@ -105,8 +96,8 @@ fn main() {
             }
         }
         let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
-        let ratio = median(&mut ratios);
-        let (a, b) = (median(&mut a), median(&mut b));
+        let ratio = common::median(&mut ratios);
+        let (a, b) = (common::median(&mut a), common::median(&mut b));
         println!("{name:<24} {a:>10.1} {b:>10.1} {ratio:>9.3}");
     }
     let m = ours.metrics();

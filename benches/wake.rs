@@ -9,6 +9,8 @@
 //! sample. The table shows the median µs per round trip (two wakes) for
 //! each mechanism, measured alternately in one process.
 
+mod common;
+
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
@@ -16,15 +18,6 @@ use std::time::Instant;
 use corering::uring::IoUring;
 
 const ROUNDS: u32 = 20_000;
-
-fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is valid; the kernel reads it for the call.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
-    }
-}
 
 fn eventfd() -> OwnedFd {
     // SAFETY: eventfd takes no pointers; the fd is checked and then owned.
@@ -61,7 +54,7 @@ fn eventfd_sample() -> f64 {
     let barrier = Arc::new(Barrier::new(2));
     let bar = barrier.clone();
     let partner = std::thread::spawn(move || {
-        pin(1);
+        common::pin_to_cpu(1);
         let mut ring = IoUring::new(8).unwrap();
         let mut buf = 0u64;
         // SAFETY: `buf` outlives the read (see `wait_eventfd`).
@@ -76,7 +69,7 @@ fn eventfd_sample() -> f64 {
         wake_eventfd(b_raw);
         ring.submit_and_wait(1).unwrap();
     });
-    pin(0);
+    common::pin_to_cpu(0);
     let mut ring = IoUring::new(8).unwrap();
     let mut buf = 0u64;
     // SAFETY: `buf` outlives the read (see `wait_eventfd`).
@@ -120,11 +113,11 @@ fn msg_ring_sample() -> f64 {
     let (tx, rx) = std::sync::mpsc::channel();
     let barrier = Arc::new(Barrier::new(2));
     let bar = barrier.clone();
-    pin(0);
+    common::pin_to_cpu(0);
     let mut ring = IoUring::new(8).unwrap();
     let my_fd = ring.as_raw_fd();
     let partner = std::thread::spawn(move || {
-        pin(1);
+        common::pin_to_cpu(1);
         let mut ring = IoUring::new(8).unwrap();
         tx.send(ring.as_raw_fd()).unwrap();
         bar.wait();
@@ -147,19 +140,8 @@ fn msg_ring_sample() -> f64 {
     us
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let mut samples = 7;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--samples" {
-            samples = args.next().and_then(|s| s.parse().ok()).expect("--samples N");
-        }
-    }
+    let samples = common::samples(7);
     let (mut e, mut m) = (Vec::new(), Vec::new());
     for i in 0..samples {
         if i % 2 == 0 {
@@ -170,7 +152,7 @@ fn main() {
             e.push(eventfd_sample());
         }
     }
-    let (e, m) = (median(&mut e), median(&mut m));
+    let (e, m) = (common::median(&mut e), common::median(&mut m));
     println!("cross-thread wake of a parked ring, ping-pong, median of {samples} samples");
     println!("{:<28} {:>12}", "mechanism", "µs/round trip");
     println!("{:<28} {:>12.2}", "eventfd + armed READ", e);

@@ -85,9 +85,10 @@ pub(crate) struct Vectored<B> {
 impl<B: 'static> Orphan for Vectored<B> {}
 
 // SAFETY: the SQE points at `iovecs`' heap buffer, whose entries point into
-// the `bufs` (stable across moves); all owned by `self`. The fd is kept open
-// by the `SharedFd` clone.
-unsafe impl<B: IoBufMut> OpData for Vectored<B> {
+// the `bufs` (stable across moves by `IoBuf`; writable for a read, whose
+// iovecs `readv` built from `IoBufMut` pointers); all owned by `self`. The
+// fd is kept open by the `SharedFd` clone.
+unsafe impl<B: IoBuf> OpData for Vectored<B> {
     fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
         let (fd, iov, n) = (self.fd.raw(), self.iovecs.as_ptr(), len32(self.iovecs.len()));
         // SAFETY: `iovecs` and `bufs` are owned by `self` until the final
@@ -123,25 +124,6 @@ pub(crate) async fn readv<B: IoBufMut>(
     (res, op.bufs)
 }
 
-/// `writev` needs only `IoBuf`; it is `readv`'s op with the pointers cast.
-pub(crate) struct WriteVectored<B> {
-    fd: SharedFd,
-    bufs: Vec<B>,
-    iovecs: Vec<libc::iovec>,
-}
-
-impl<B: 'static> Orphan for WriteVectored<B> {}
-
-// SAFETY: as for `Vectored`; the kernel only reads the buffers.
-unsafe impl<B: IoBuf> OpData for WriteVectored<B> {
-    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
-        let (fd, iov, n) = (self.fd.raw(), self.iovecs.as_ptr(), len32(self.iovecs.len()));
-        // SAFETY: `iovecs` and `bufs` are owned by `self` until the final
-        // completion.
-        ok(unsafe { ring.prep_writev(fd, iov, n, u64::MAX, user_data) })
-    }
-}
-
 pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
     let iovecs = bufs
         .iter()
@@ -150,7 +132,7 @@ pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> (io::Result
             iov_len: b.bytes_init(),
         })
         .collect();
-    let (cqe, op) = Op::new(WriteVectored { fd: fd.clone(), bufs, iovecs }).await;
+    let (cqe, op) = Op::new(Vectored { fd: fd.clone(), bufs, iovecs, write: true }).await;
     (cqe.result().map(|n| n as usize), op.bufs)
 }
 
