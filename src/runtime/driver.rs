@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use slab::Slab;
 
@@ -77,13 +77,13 @@ pub(crate) struct Driver {
     /// Target of the wake-up read; boxed so its address is stable while the
     /// kernel may write it (until the read's completion).
     wake_buf: Box<u64>,
-    wake_armed: bool,
+    pub(super) wake_armed: bool,
     /// Operations whose final completion has not arrived yet.
-    in_kernel: usize,
+    pub(super) in_kernel: usize,
     /// Closes submitted through the ring and not yet completed.
-    closing: usize,
+    pub(super) closing: usize,
     /// Shutdown has begun: close synchronously from now on.
-    shutting_down: bool,
+    pub(super) shutting_down: bool,
     /// Wakers due from completions reaped inside a driver call (a full SQ
     /// forced a submit); the worker wakes them outside the borrow.
     pub(crate) deferred: Vec<Waker>,
@@ -138,6 +138,15 @@ impl Driver {
         if let Some(bufs) = &mut self.bufs {
             bufs.publish(wakers);
         }
+    }
+
+    /// Give up on everything the kernel may still write: the slots (with
+    /// the orphans' memory), the wake-up buffer and the buffer ring are
+    /// leaked, never freed.
+    pub(super) fn leak_in_flight(&mut self) {
+        std::mem::forget(std::mem::take(&mut self.ops));
+        std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        std::mem::forget(self.bufs.take()); // a receive may still write its buffers
     }
 
     /// Operations whose final completion has not arrived yet.
@@ -356,7 +365,7 @@ impl Driver {
         self.enter(timeout, true, wakers)
     }
 
-    fn enter(
+    pub(super) fn enter(
         &mut self,
         timeout: Option<Duration>,
         wait: bool,
@@ -510,77 +519,5 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     match slot {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),
-    }
-}
-
-/// How long a shutdown waits for the kernel to finish cancelled operations.
-pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
-
-/// One step of a shutdown's drain.
-pub(crate) enum Drain {
-    /// Nothing is in flight any more.
-    Done,
-    /// Still waiting; these orphans finished meanwhile and are to be
-    /// dropped by the caller, outside the driver's borrow.
-    Waiting(Vec<Box<dyn Orphan>>),
-    /// The kernel did not finish before the deadline (or the ring failed).
-    Failed,
-}
-
-impl Driver {
-    /// Start a shutdown: cancel everything in flight; closes are
-    /// synchronous from now on. Then call `drain_step` until it is done.
-    pub(crate) fn start_drain(&mut self) {
-        self.shutting_down = true;
-        self.cancel_all();
-    }
-
-    /// Reap once (waiting up to 100 ms) towards an empty driver.
-    pub(crate) fn drain_step(&mut self, deadline: Instant) -> Drain {
-        if self.in_kernel == 0 && !self.wake_armed && self.closing == 0 {
-            return Drain::Done;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut wakers = Vec::new();
-        if left.is_zero()
-            || self.enter(Some(left.min(Duration::from_millis(100))), true, &mut wakers).is_err()
-        {
-            return Drain::Failed;
-        }
-        // Futures are gone: these wakers only reach dead tasks.
-        drop(wakers);
-        Drain::Waiting(std::mem::take(&mut self.graveyard))
-    }
-
-    /// Drain to the end here (for `Drop`, where nothing else can run):
-    /// `false` if the kernel did not finish within [`DRAIN_LIMIT`].
-    fn drain(&mut self) -> bool {
-        self.start_drain();
-        let deadline = Instant::now() + DRAIN_LIMIT;
-        loop {
-            match self.drain_step(deadline) {
-                Drain::Done => return true,
-                Drain::Waiting(dead) => drop(dead),
-                Drain::Failed => return false,
-            }
-        }
-    }
-}
-
-impl Drop for Driver {
-    /// The worker drains the driver before dropping it (and leaks the whole
-    /// worker if that fails), so nothing is in flight here; the check keeps
-    /// that promise even if a caller forgot.
-    fn drop(&mut self) {
-        if (self.in_kernel == 0 && !self.wake_armed && self.closing == 0) || self.drain() {
-            // SAFETY: dropped once, here; nothing in the kernel refers to
-            // memory of ours any more (no op and no wake read in flight).
-            unsafe { ManuallyDrop::drop(&mut self.ring) };
-        } else {
-            tracing::warn!(in_flight = self.in_kernel, "operations did not finish; leaking them");
-            std::mem::forget(std::mem::take(&mut self.ops));
-            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
-            std::mem::forget(self.bufs.take()); // a receive may still write its buffers
-        }
     }
 }

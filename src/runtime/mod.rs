@@ -15,6 +15,7 @@ pub(crate) mod fd;
 mod join;
 mod metrics;
 pub(crate) mod op;
+mod shutdown;
 pub(crate) mod task;
 #[cfg(test)]
 mod tests;
@@ -140,14 +141,14 @@ impl Drop for Runtime {
         let _enter = context::enter(self.worker.clone());
         self.worker.drop_tasks();
         self.worker.driver.borrow_mut().start_drain();
-        let deadline = std::time::Instant::now() + driver::DRAIN_LIMIT;
+        let deadline = std::time::Instant::now() + shutdown::DRAIN_LIMIT;
         let drained = loop {
             let step = self.worker.driver.borrow_mut().drain_step(deadline);
             match step {
-                driver::Drain::Done => break true,
+                shutdown::Drain::Done => break true,
                 // Dropped outside the borrow: their drops may use the worker.
-                driver::Drain::Waiting(dead) => drop(dead),
-                driver::Drain::Failed => break false,
+                shutdown::Drain::Waiting(dead) => drop(dead),
+                shutdown::Drain::Failed => break false,
             }
         };
         self.worker.remote().close();

@@ -14,7 +14,8 @@ use std::io;
 use std::rc::Rc;
 
 use super::IoUring;
-use super::ring::{Mmap, RingFd};
+use super::region::Mmap;
+use super::ring::RingFd;
 use super::sys::{Buf, BufReg, IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_RING};
 
 /// The most entries one buffer ring may have (`1 << 15`).

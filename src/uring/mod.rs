@@ -39,6 +39,7 @@ mod buf_ring;
 mod completion;
 mod prep;
 mod probe;
+mod region;
 mod ring;
 mod setup;
 pub mod sys;
