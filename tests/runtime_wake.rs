@@ -160,3 +160,42 @@ fn cross_thread_types_are_send_and_sync() {
     assert_send_sync::<corering::TryCurrentError>();
     assert_send_sync::<corering::time::Elapsed>();
 }
+
+/// A task on one runtime wakes a task on another runtime's parked worker:
+/// the wake travels as a `MSG_RING` from the waker's ring.
+#[test]
+fn a_worker_wakes_another_parked_worker_through_its_ring() {
+    bounded(LIMIT, || {
+        let slot = Arc::new(Mutex::new(None::<Waker>));
+        let flag = Arc::new(AtomicBool::new(false));
+        let parked = {
+            let (slot, flag) = (slot.clone(), flag.clone());
+            thread::spawn(move || {
+                rt().block_on(poll_fn(move |cx| {
+                    if flag.load(Ordering::SeqCst) {
+                        return Poll::Ready(Instant::now());
+                    }
+                    *slot.lock().unwrap() = Some(cx.waker().clone());
+                    Poll::Pending
+                }))
+            })
+        };
+        let waker_rt = rt();
+        let woke_at = waker_rt.block_on(async {
+            let t0 = Instant::now();
+            while slot.lock().unwrap().is_none() {
+                assert!(t0.elapsed() < Duration::from_secs(10), "no waker was stored");
+                corering::time::sleep(Duration::from_millis(1)).await;
+            }
+            corering::time::sleep(Duration::from_millis(100)).await; // let it park
+            flag.store(true, Ordering::SeqCst);
+            let waker = slot.lock().unwrap().take().unwrap();
+            let at = Instant::now();
+            waker.wake();
+            at
+        });
+        let done_at = parked.join().unwrap();
+        assert!(done_at.duration_since(woke_at) < Duration::from_secs(1));
+        assert_eq!(waker_rt.metrics().msg_wakes_sent, 1, "the wake did not go by MSG_RING");
+    });
+}

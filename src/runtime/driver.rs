@@ -28,6 +28,12 @@ const WAKE_UD: u64 = u64::MAX;
 const CANCEL_UD: u64 = u64::MAX - 1;
 /// `user_data` of asynchronous closes of fds no handle or op uses any more.
 const CLOSE_UD: u64 = u64::MAX - 2;
+/// `user_data` of a wake-up message another worker posted into our ring
+/// (`MSG_RING`); it only ends a park.
+const MSG_WAKE_UD: u64 = u64::MAX - 3;
+/// `user_data` of our `MSG_RING` SQEs waking another worker (a completion
+/// comes only if it failed: `IOSQE_CQE_SKIP_SUCCESS`).
+const MSG_SENT_UD: u64 = u64::MAX - 4;
 /// Slab keys stay below this; everything above is reserved.
 const MAX_KEY: usize = (u64::MAX - 1024) as usize;
 
@@ -330,6 +336,22 @@ impl Driver {
         queued
     }
 
+    /// Wake the worker parked on ring `target` with a `MSG_RING` from this
+    /// ring, submitted now. `false` if that could not be done (the caller
+    /// writes the target's eventfd instead).
+    pub(crate) fn msg_wake(&mut self, target: i32) -> bool {
+        // SAFETY: `target` is a corering worker's ring (its `Remote` holds
+        // the fd open), which reserves MSG_WAKE_UD for exactly this message.
+        match unsafe { self.ring.prep_msg_ring(target, 0, MSG_WAKE_UD, 0, MSG_SENT_UD) } {
+            Ok(p) => drop(p.flags(crate::uring::sys::IOSQE_CQE_SKIP_SUCCESS)),
+            Err(_) => return false,
+        }
+        self.counters.enters += 1;
+        let sent = self.ring.submit().is_ok();
+        self.counters.msg_wakes += u64::from(sent);
+        sent
+    }
+
     /// Keep a read armed on the wake-up eventfd (submitting first if the
     /// SQ is full: a park without it would miss wakes from other threads).
     pub(crate) fn arm_wake(&mut self) -> io::Result<()> {
@@ -426,7 +448,8 @@ impl Driver {
             }
             match cqe.user_data() {
                 WAKE_UD => *wake_armed = false,
-                CANCEL_UD => {}
+                CANCEL_UD | MSG_WAKE_UD => {}
+                MSG_SENT_UD => tracing::warn!(res = cqe.raw_result(), "a MSG_RING wake failed"),
                 CLOSE_UD => {
                     *closing -= 1;
                     if let Err(e) = cqe.result() {

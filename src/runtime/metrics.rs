@@ -10,6 +10,7 @@ pub(crate) struct Counters {
     pub(crate) parks: u64,
     pub(crate) tasks_spawned: u64,
     pub(crate) tasks_polled: u64,
+    pub(crate) msg_wakes: u64,
 }
 
 /// A snapshot of one worker's counters; see [`Runtime::metrics`].
@@ -32,6 +33,9 @@ pub struct Metrics {
     pub tasks_spawned: u64,
     /// Task polls.
     pub tasks_polled: u64,
+    /// Parked workers (of other runtimes) this worker woke with a
+    /// `MSG_RING` from its ring, instead of their eventfd.
+    pub msg_wakes_sent: u64,
     /// Operations whose final completion has not arrived.
     pub ops_in_flight: u64,
     /// Slab keys in use (in flight, or completed and not yet taken).
@@ -50,6 +54,7 @@ impl Counters {
             parks: self.parks,
             tasks_spawned: self.tasks_spawned,
             tasks_polled: self.tasks_polled,
+            msg_wakes_sent: self.msg_wakes,
             ops_in_flight: ops_in_flight as u64,
             live_op_keys: live as u64,
             timers_pending: timers as u64,

@@ -94,7 +94,7 @@ impl Runtime {
         ring.entries(b.entries);
         ring.cq_entries(b.cq_entries.unwrap_or(b.entries * 2));
         let ring = ring.build()?;
-        let remote = Remote::new()?;
+        let remote = Remote::new(std::os::fd::AsFd::as_fd(&ring))?;
         let driver = Driver::new(ring, remote.eventfd(), (b.buf_ring_entries, b.buf_size));
         let worker = Rc::new(Worker::new(driver, remote, b.event_budget));
         tracing::debug!(

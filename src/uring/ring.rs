@@ -491,6 +491,14 @@ impl Drop for IoUring {
     }
 }
 
+impl std::os::fd::AsFd for IoUring {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the ring fd stays open at least as long as `self` (it is
+        // closed only when the last `Rc<RingFd>` goes).
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd.raw()) }
+    }
+}
+
 impl core::fmt::Debug for IoUring {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IoUring")
