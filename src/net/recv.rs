@@ -23,7 +23,8 @@ use crate::uring::Completion;
 
 use super::ops::RecvMulti;
 
-/// Unread buffers one stream may hold before its receive is paused.
+/// Unread buffers one stream may hold before its receive is paused (never
+/// more than half the worker's buffer ring).
 pub const DEFAULT_RECV_LIMIT: usize = 32;
 
 /// Received bytes in a buffer of the worker's ring; dropping it gives the
