@@ -3,7 +3,11 @@
 //!
 //! Run: `cargo bench --bench echo` (about a minute and a half), or
 //! `cargo bench --bench echo -- --quick` (one short round per server, a
-//! smoke test).
+//! smoke test). To profile or study one case: `--server corering|tokio`
+//! (run one server only), `--cell 16x64` (connections x message size),
+//! `--rounds N`, `--secs S` (per round), and `--rate R` (R messages per
+//! second in all, each connection sending on its own schedule instead of
+//! as fast as it can: the servers' CPU per message below saturation).
 //!
 //! One process, three threads:
 //!
@@ -369,6 +373,7 @@ async fn round(
     conns: usize,
     size: usize,
     duration: Duration,
+    rate: Option<f64>,
 ) -> Result<Round, String> {
     let what = format!("{} server, {conns} conns x {size} B", server.name);
     if server.live.load(Ordering::SeqCst) != 0 {
@@ -404,10 +409,22 @@ async fn round(
     let progress: Rc<Vec<Progress>> = Rc::new((0..conns).map(|_| Progress::default()).collect());
     for (c, stream) in streams.into_iter().enumerate() {
         let progress = progress.clone();
+        // With a rate, each connection sends on its own schedule (staggered
+        // across the connections), skipping the slots it misses.
+        let mut pace = rate.map(|rate| {
+            let period = Duration::from_secs_f64(conns as f64 / rate);
+            let mut pace =
+                corering::time::interval_at(start + period / conns as u32 * c as u32, period);
+            pace.set_missed_tick_behavior(corering::time::MissedTickBehavior::Skip);
+            pace
+        });
         drop(corering::spawn(async move {
             let me = &progress[c];
             let (mut msg, mut back) = (message(c, size), Vec::with_capacity(size));
             loop {
+                if let Some(pace) = pace.as_mut() {
+                    pace.tick().await;
+                }
                 let (res, m, b) = ping_pong(&stream, msg, back).await;
                 (msg, back) = (m, b);
                 if let Err(e) = res {
@@ -526,6 +543,11 @@ impl Summary {
     }
 }
 
+fn bad_args(usage: &str) -> ExitCode {
+    eprintln!("{usage}");
+    ExitCode::FAILURE
+}
+
 fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -536,16 +558,39 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let mut quick = false;
-    for arg in std::env::args().skip(1) {
+    let usage = "usage: echo [--quick] [--rounds N] [--secs S] [--cell CONNSxSIZE] \
+                 [--server corering|tokio] [--rate MSGS_PER_SEC]";
+    let (mut rounds, mut duration) = (5, Duration::from_millis(1500));
+    let (mut cells, mut only, mut rate) = (CELLS.to_vec(), None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_default();
         match arg.as_str() {
-            "--quick" => quick = true,
+            "--quick" => (rounds, duration) = (1, Duration::from_millis(300)),
+            "--rounds" => match value().parse() {
+                Ok(n) if n > 0 => rounds = n,
+                _ => return bad_args(usage),
+            },
+            "--secs" => match value().parse::<f64>() {
+                Ok(s) if s > 0.0 && s < 3600.0 => duration = Duration::from_secs_f64(s),
+                _ => return bad_args(usage),
+            },
+            "--cell" => match value().split_once('x').map(|(c, s)| (c.parse(), s.parse())) {
+                Some((Ok(c), Ok(s))) if c > 0 && s > 0 => cells = vec![(c, s)],
+                _ => return bad_args(usage),
+            },
+            "--server" => match value().as_str() {
+                name @ ("corering" | "tokio") => only = Some(name.to_string()),
+                _ => return bad_args(usage),
+            },
+            "--rate" => match value().parse::<f64>() {
+                Ok(r) if r >= 1.0 => rate = Some(r),
+                _ => return bad_args(usage),
+            },
             "--bench" => {} // what `cargo bench` passes
             other => eprintln!("echo bench: ignoring argument {other:?}"),
         }
     }
-    let (rounds, duration) =
-        if quick { (1, Duration::from_millis(300)) } else { (5, Duration::from_millis(1500)) };
 
     let servers = [start_corering_server(), start_tokio_server()];
     let rt = match corering::Runtime::builder().cpu(1).build() {
@@ -563,13 +608,16 @@ fn main() -> ExitCode {
     );
 
     let mut table = Vec::new();
-    for (conns, size) in CELLS {
+    for &(conns, size) in &cells {
         let mut summaries = [Summary::default(), Summary::default()];
         for r in 0..rounds {
             let order: [usize; 2] = if r % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 let server = &servers[i];
-                match rt.block_on(round(server, loadgen_tid, conns, size, duration)) {
+                if only.as_ref().is_some_and(|name| name != server.name) {
+                    continue;
+                }
+                match rt.block_on(round(server, loadgen_tid, conns, size, duration, rate)) {
                     Ok(res) => {
                         println!(
                             "  {conns:>3} conns {size:>4} B round {r} {:<8} {:>9.0} msgs/s  \
