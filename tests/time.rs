@@ -228,3 +228,48 @@ fn ten_thousand_concurrent_sleeps_all_complete_on_time() {
         });
     });
 }
+
+/// 200 sleeps due 10 µs apart (2 ms in all), each checked to fire no earlier
+/// than its deadline; returns how many times the idle worker parked.
+fn parks_for_staggered_sleeps(resolution: Duration) -> u64 {
+    let rt = Runtime::builder().pin(false).timer_resolution(resolution).build().unwrap();
+    rt.block_on(async {
+        let start = Instant::now() + Duration::from_millis(5);
+        let tasks: Vec<_> = (0..200u32)
+            .map(|i| {
+                spawn(async move {
+                    let deadline = start + Duration::from_micros(10) * i;
+                    sleep_until(deadline).await;
+                    let now = Instant::now();
+                    assert!(now >= deadline, "sleep {i} fired {:?} early", deadline - now);
+                })
+            })
+            .collect();
+        let parks0 = corering::metrics().unwrap().parks;
+        for t in tasks {
+            t.await.unwrap();
+        }
+        corering::metrics().unwrap().parks - parks0
+    })
+}
+
+#[test]
+fn timers_due_within_one_resolution_step_share_a_wake_up() {
+    bounded(LIMIT, || {
+        // 1 ms steps: the 2 ms of deadlines span at most 3 steps, so at
+        // most a few parks (one per step, plus spurious wakes).
+        let coarse = parks_for_staggered_sleeps(Duration::from_millis(1));
+        assert!(coarse <= 10, "{coarse} parks for 200 timers with 1 ms resolution");
+        // Exact deadlines: the worker parks for many of them separately.
+        let exact = parks_for_staggered_sleeps(Duration::ZERO);
+        assert!(exact > coarse, "exact deadlines parked {exact} times, coarse {coarse}");
+    });
+}
+
+#[test]
+fn timer_resolution_over_a_second_is_refused() {
+    let err = Runtime::builder().timer_resolution(Duration::from_millis(1001)).build().err();
+    let err = err.expect("a 1.001 s resolution was accepted");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("timer_resolution"), "{err}");
+}

@@ -1,6 +1,7 @@
 //! `Builder`: the runtime's options, validated before anything is created.
 
 use std::io;
+use std::time::Duration;
 
 use crate::uring;
 
@@ -30,6 +31,7 @@ pub struct Builder {
     pub(crate) buf_ring_entries: u16,
     pub(crate) buf_size: u32,
     pub(crate) event_budget: usize,
+    pub(crate) timer_resolution: Duration,
 }
 
 impl Default for Builder {
@@ -44,6 +46,7 @@ impl Default for Builder {
             buf_ring_entries: 256,
             buf_size: 4096,
             event_budget: 128,
+            timer_resolution: Duration::from_millis(1),
         }
     }
 }
@@ -121,6 +124,18 @@ impl Builder {
         self
     }
 
+    /// How finely an idle worker wakes for timers (default 1 ms, at most
+    /// 1 s). A timer never fires before its deadline; while the worker is
+    /// idle it fires at the next multiple of `resolution` (counted from the
+    /// runtime's start) at or after it, so timers due within the same step
+    /// share one wake-up. A busy worker fires timers as soon as they are
+    /// due, whatever the resolution. `Duration::ZERO` wakes for every
+    /// deadline exactly, which costs one wake-up per timer.
+    pub fn timer_resolution(&mut self, resolution: Duration) -> &mut Builder {
+        self.timer_resolution = resolution;
+        self
+    }
+
     /// Create the runtime on the calling thread: its ring, its pinning.
     ///
     /// # Errors
@@ -172,6 +187,12 @@ impl Builder {
         }
         if self.event_budget == 0 {
             return bad("event_budget must be at least 1".into());
+        }
+        if self.timer_resolution > Duration::from_secs(1) {
+            return bad(format!(
+                "timer_resolution must be at most 1 s, got {:?}",
+                self.timer_resolution
+            ));
         }
         Ok(())
     }

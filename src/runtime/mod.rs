@@ -96,7 +96,7 @@ impl Runtime {
         let ring = ring.build()?;
         let remote = Remote::new(std::os::fd::AsFd::as_fd(&ring))?;
         let driver = Driver::new(ring, remote.eventfd(), (b.buf_ring_entries, b.buf_size));
-        let worker = Rc::new(Worker::new(driver, remote, b.event_budget));
+        let worker = Rc::new(Worker::new(driver, remote, b.event_budget, b.timer_resolution));
         tracing::debug!(
             worker = worker.id(),
             cpu = pinned.as_ref().map(|p| p.cpu),

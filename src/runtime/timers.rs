@@ -9,7 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
@@ -143,6 +143,23 @@ impl Timers {
     }
 }
 
+/// When an idle worker should wake for `deadline`: the first point of the
+/// grid `origin + k * resolution` at or after it (the deadline itself when
+/// `resolution` is zero). Every timer due in the same grid step then fires
+/// in one wake-up, and none fires early.
+pub(crate) fn wake_point(deadline: Instant, origin: Instant, resolution: Duration) -> Instant {
+    let res = resolution.as_nanos();
+    if res == 0 {
+        return deadline;
+    }
+    let since = deadline.saturating_duration_since(origin).as_nanos();
+    let steps = since.div_ceil(res);
+    u64::try_from(steps * res)
+        .ok()
+        .and_then(|nanos| origin.checked_add(Duration::from_nanos(nanos)))
+        .map_or(deadline, |point| point.max(deadline))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +239,24 @@ mod tests {
         assert!(timers.heap.len() < 3 * 10_000 + 2048, "stale entries were swept");
         let mut w = Vec::new();
         assert_eq!(timers.fire_due(t0 + Duration::from_secs(2), &mut w), 10_000);
+    }
+
+    #[test]
+    fn wake_points_fall_on_the_grid_and_never_early() {
+        let origin = Instant::now();
+        let ms = Duration::from_millis(1);
+        let at = |us: u64| origin + Duration::from_micros(us);
+        // Deadlines inside one step share its end; one on the grid stays.
+        assert_eq!(wake_point(at(1), origin, ms), at(1000));
+        assert_eq!(wake_point(at(999), origin, ms), at(1000));
+        assert_eq!(wake_point(at(1000), origin, ms), at(1000));
+        assert_eq!(wake_point(at(1001), origin, ms), at(2000));
+        // A zero resolution wakes for the deadline itself.
+        assert_eq!(wake_point(at(1001), origin, Duration::ZERO), at(1001));
+        // Before the origin: never earlier than the deadline.
+        assert!(wake_point(origin - ms, origin, ms) >= origin - ms);
+        // Far away: no overflow, and still not early.
+        let far = origin + Duration::from_secs(u64::MAX / 4);
+        assert!(wake_point(far, origin, Duration::from_secs(7)) >= far);
     }
 }

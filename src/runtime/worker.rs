@@ -4,7 +4,9 @@
 //! Each tick polls at most `event_budget` ready tasks, fires due timers,
 //! then enters the kernel once: without waiting if anything is runnable,
 //! otherwise parked until a completion, a remote wake, or the nearest timer
-//! deadline (`IORING_ENTER_EXT_ARG`), whichever comes first.
+//! deadline (`IORING_ENTER_EXT_ARG`), whichever comes first. That deadline
+//! is rounded up to the worker's timer grid (`Builder::timer_resolution`),
+//! so timers due close together cost one wake-up, not one each.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -13,7 +15,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
@@ -22,7 +24,7 @@ use super::driver::Driver;
 use super::join::{JoinHandle, JoinState, TaskFuture};
 use super::metrics::Metrics;
 use super::task::{BLOCK_ON, Header, Remote, TaskId};
-use super::timers::Timers;
+use super::timers::{Timers, wake_point};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -41,11 +43,18 @@ pub(crate) struct Worker {
     next_generation: Cell<u32>,
     block_on_woken: Cell<bool>,
     budget: usize,
+    /// Idle wake-ups for timers fall on the grid `created + k * resolution`.
+    timer_grid: (Instant, Duration),
     pub(crate) span: tracing::Span,
 }
 
 impl Worker {
-    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, budget: usize) -> Worker {
+    pub(crate) fn new(
+        driver: Driver,
+        remote: Arc<Remote>,
+        budget: usize,
+        timer_resolution: Duration,
+    ) -> Worker {
         let span = tracing::trace_span!("worker", id = remote.worker);
         Worker {
             driver: RefCell::new(driver),
@@ -56,6 +65,7 @@ impl Worker {
             next_generation: Cell::new(0),
             block_on_woken: Cell::new(true),
             budget,
+            timer_grid: (Instant::now(), timer_resolution),
             span,
         }
     }
@@ -164,7 +174,10 @@ impl Worker {
         let res = if runnable || !self.remote.park() {
             driver.submit(&mut wakers)
         } else {
-            let timeout = next_deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let (origin, resolution) = self.timer_grid;
+            let timeout = next_deadline.map(|d| {
+                wake_point(d, origin, resolution).saturating_duration_since(Instant::now())
+            });
             let res = driver.park(timeout, &mut wakers);
             self.remote.unpark();
             res
