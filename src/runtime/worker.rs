@@ -45,6 +45,9 @@ pub(crate) struct Worker {
     budget: usize,
     /// Idle wake-ups for timers fall on the grid `created + k * resolution`.
     timer_grid: (Instant, Duration),
+    /// The tick's list of wakers to wake, kept between ticks so a tick
+    /// allocates nothing.
+    wakers: Cell<Vec<Waker>>,
     pub(crate) span: tracing::Span,
 }
 
@@ -66,6 +69,7 @@ impl Worker {
             block_on_woken: Cell::new(true),
             budget,
             timer_grid: (Instant::now(), timer_resolution),
+            wakers: Cell::new(Vec::new()),
             span,
         }
     }
@@ -158,11 +162,20 @@ impl Worker {
                 None => break,
             }
         }
-        let mut wakers = Vec::new();
+        let mut wakers = self.wakers.take();
         let next_deadline = {
+            // The clock is read only when a timer could be due.
             let mut timers = self.timers.borrow_mut();
-            timers.fire_due(Instant::now(), &mut wakers);
-            timers.next_deadline()
+            match timers.next_deadline() {
+                Some(d) => {
+                    let now = Instant::now();
+                    if d <= now {
+                        timers.fire_due(now, &mut wakers);
+                    }
+                    timers.next_deadline()
+                }
+                None => None,
+            }
         };
         wake_all(&mut wakers);
 
@@ -187,6 +200,7 @@ impl Worker {
         drop(driver);
         drop(dead);
         wake_all(&mut wakers);
+        self.wakers.set(wakers);
         res
     }
 
