@@ -210,7 +210,7 @@ fn start_corering_server() -> Server {
         .spawn(move || {
             let rt = corering::Runtime::builder().cpu(0).build().expect("corering server runtime");
             rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 tx.send((listener.local_addr().unwrap(), gettid())).unwrap();
                 drop(corering::spawn(async move {
                     loop {

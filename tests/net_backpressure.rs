@@ -52,7 +52,7 @@ fn a_reader_that_never_reads_does_not_starve_200_others() {
         // 64 buffers of 4 KiB: the stalled reader's bound (32) is half of
         // them. Without the bound it would take all 64 and stall everyone.
         let rt = Runtime::builder().pin(false).buf_ring_entries(64).build().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
 
         // The slow peer floods the stalled connection from a plain thread:
@@ -113,7 +113,7 @@ async fn echo_client(addr: SocketAddr, id: usize) {
 fn eight_buffers_under_64_connections_lose_nothing() {
     bounded(Duration::from_secs(120), || {
         let rt = Runtime::builder().pin(false).buf_ring_entries(8).buf_size(1024).build().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         // 64 plain-thread clients each send 64 KiB in one go and read it
         // back: every connection needs many re-arms through 8 buffers.

@@ -57,7 +57,7 @@ fn server(style: Style) -> SocketAddr {
     std::thread::spawn(move || {
         let rt = Runtime::builder().pin(false).ring_entries(1024).build().unwrap();
         rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };

@@ -35,7 +35,7 @@ fn lowest_free_fd(open: i32) -> u64 {
 #[test]
 fn emfile_is_returned_and_the_worker_does_not_spin() {
     let rt = Runtime::builder().pin(false).build().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
     rt.block_on(async {

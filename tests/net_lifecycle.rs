@@ -20,7 +20,7 @@ fn open_fds() -> usize {
 fn ten_thousand_connect_echo_close_cycles_leak_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::builder().pin(false).build().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (fds_before, keys_before) = rt.block_on(async {
         let server = spawn(async move {
@@ -69,7 +69,7 @@ async fn cycle(addr: std::net::SocketAddr, i: u32) {
 fn a_dropped_listener_closes_the_connections_it_had_queued() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::builder().pin(false).build().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let clients: Vec<std::net::TcpStream> = (0..8)
         .map(|_| {

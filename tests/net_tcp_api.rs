@@ -17,7 +17,7 @@ fn rt() -> Runtime {
 fn split_halves_read_and_write_from_two_tasks() {
     bounded(Duration::from_secs(30), || {
         rt().block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let client = spawn(async move { TcpStream::connect(addr).await.unwrap() });
             let (server, peer) = listener.accept().await.unwrap();
@@ -62,7 +62,7 @@ fn reuse_port_lets_two_listeners_share_a_port_and_incoming_yields_streams() {
     bounded(Duration::from_secs(30), || {
         rt().block_on(async {
             let opts = ListenOptions { reuse_port: true, ..ListenOptions::default() };
-            let a = TcpListener::bind_with("127.0.0.1:0".parse().unwrap(), opts).unwrap();
+            let a = TcpListener::bind_with("127.0.0.1:0", opts).unwrap();
             let addr = a.local_addr().unwrap();
             let b = TcpListener::bind_with(addr, opts).unwrap();
             assert_eq!(b.local_addr().unwrap(), addr);
@@ -95,8 +95,7 @@ fn reuse_port_lets_two_listeners_share_a_port_and_incoming_yields_streams() {
 fn two_tasks_accepting_on_one_listener_are_both_served() {
     bounded(Duration::from_secs(30), || {
         rt().block_on(async {
-            let listener =
-                std::rc::Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+            let listener = std::rc::Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
             let addr = listener.local_addr().unwrap();
             let acceptors: Vec<_> = (0..2)
                 .map(|_| {
@@ -119,7 +118,7 @@ fn two_tasks_accepting_on_one_listener_are_both_served() {
 fn a_connection_reset_before_it_was_accepted_does_not_fail_accept() {
     bounded(Duration::from_secs(30), || {
         rt().block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let doomed = std::net::TcpStream::connect(addr).unwrap();
             socket2::SockRef::from(&doomed).set_linger(Some(Duration::ZERO)).unwrap();
@@ -173,5 +172,45 @@ fn a_recv_stream_polled_on_another_runtime_reads_its_own_buffers() {
         drop(recv);
         drop(second);
         drop(first);
+    });
+}
+
+#[test]
+fn addresses_may_be_strings_host_port_pairs_or_lists_tried_in_turn() {
+    bounded(Duration::from_secs(30), || {
+        rt().block_on(async {
+            // A host name resolves (through /etc/hosts: no network needed).
+            let listener = TcpListener::bind(("localhost", 0)).unwrap();
+            let addr = listener.local_addr().unwrap();
+            assert!(addr.ip().is_loopback(), "{addr}");
+
+            // A refused address first, then the listener: the second wins.
+            let refused = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap() // closed when `l` drops here
+            };
+            let client = spawn(async move { TcpStream::connect(&[refused, addr][..]).await });
+            let (_server, peer) = listener.accept().await.unwrap();
+            let client = client.await.unwrap().unwrap();
+            assert_eq!(client.peer_addr().unwrap(), addr);
+            assert_eq!(client.local_addr().unwrap(), peer);
+
+            // Only refused addresses: the last error comes back.
+            let err = TcpStream::connect(&[refused, refused][..]).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+
+            // No address at all.
+            let none: &[std::net::SocketAddr] = &[];
+            let err = TcpStream::connect(none).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+            let err = TcpListener::bind(none).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+            let err = corering::net::UdpSocket::bind(none).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+
+            // A string that is not an address.
+            let err = TcpListener::bind("not an address").unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        });
     });
 }

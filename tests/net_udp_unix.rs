@@ -18,8 +18,8 @@ fn rt() -> Runtime {
 fn udp_send_to_and_recv_from_carry_data_and_addresses() {
     bounded(LIMIT, || {
         rt().block_on(async {
-            let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
             let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
             for i in 0..100u32 {
                 let msg = format!("datagram {i}").into_bytes();
@@ -37,8 +37,8 @@ fn udp_send_to_and_recv_from_carry_data_and_addresses() {
 fn udp_connected_send_and_recv() {
     bounded(LIMIT, || {
         rt().block_on(async {
-            let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
             a.connect(b.local_addr().unwrap()).unwrap();
             b.connect(a.local_addr().unwrap()).unwrap();
             assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -20,8 +20,8 @@ use crate::runtime::fd::SharedFd;
 ///
 /// #[corering::main(pin = false)]
 /// async fn main() -> std::io::Result<()> {
-///     let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
-///     let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+///     let a = UdpSocket::bind("127.0.0.1:0")?;
+///     let b = UdpSocket::bind("127.0.0.1:0")?;
 ///     let (res, _) = a.send_to(b"ping", b.local_addr()?).await;
 ///     res?;
 ///     let (res, buf) = b.recv_from(vec![0u8; 16]).await;
@@ -37,24 +37,34 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Bind to `addr`.
     ///
+    /// `addr` is anything [`ToSocketAddrs`] takes: a `SocketAddr`, a
+    /// `"127.0.0.1:7000"`, a `("localhost", 7000)`, ... Each address it
+    /// resolves to is tried in turn. A host name is resolved by the system
+    /// resolver synchronously, on the worker's thread, which stalls this
+    /// worker's other tasks meanwhile: pass addresses in servers that must
+    /// not stall.
+    ///
     /// # Errors
     ///
-    /// The kernel's error, e.g. `AddrInUse`.
-    pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
-        let socket =
-            Socket::new(Domain::for_address(addr), Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
-        socket.bind(&SockAddr::from(addr))?;
-        Ok(UdpSocket { fd: SharedFd::new(OwnedFd::from(socket)) })
+    /// The kernel's error, e.g. `AddrInUse`, or the resolver's.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        crate::net::each_addr(addr, |addr| {
+            let domain = Domain::for_address(addr);
+            let socket = Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
+            socket.bind(&SockAddr::from(addr))?;
+            Ok(UdpSocket { fd: SharedFd::new(OwnedFd::from(socket)) })
+        })
     }
 
     /// Set the default peer, for [`send`](Self::send) and
-    /// [`recv`](Self::recv) (and to receive only from it).
+    /// [`recv`](Self::recv) (and to receive only from it); `addr` as for
+    /// [`UdpSocket::bind`].
     ///
     /// # Errors
     ///
-    /// The kernel's error.
-    pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        SockRef::from(&self.fd).connect(&SockAddr::from(addr))
+    /// The kernel's error, or the resolver's.
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        crate::net::each_addr(addr, |addr| SockRef::from(&self.fd).connect(&SockAddr::from(addr)))
     }
 
     /// Send `buf` as one datagram to `addr`.

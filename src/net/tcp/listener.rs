@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -29,7 +29,7 @@ use super::TcpStream;
 ///
 /// #[corering::main]
 /// async fn main() -> std::io::Result<()> {
-///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
 ///     println!("listening on {}", listener.local_addr()?);
 ///     loop {
 ///         let (stream, peer) = listener.accept().await?;
@@ -63,19 +63,31 @@ impl Default for ListenOptions {
 impl TcpListener {
     /// Bind to `addr` (`SO_REUSEADDR` on) and listen.
     ///
+    /// `addr` is anything [`ToSocketAddrs`] takes: a `SocketAddr`, a
+    /// `"127.0.0.1:7000"`, a `("localhost", 7000)`, ... Each address it
+    /// resolves to is tried in turn. A host name is resolved by the system
+    /// resolver synchronously, on the worker's thread, which stalls this
+    /// worker's other tasks meanwhile: pass addresses in servers that must
+    /// not stall.
+    ///
     /// # Errors
     ///
-    /// The kernel's error, e.g. `AddrInUse`.
-    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    /// The kernel's error, e.g. `AddrInUse`, or the resolver's.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         TcpListener::bind_with(addr, ListenOptions::default())
     }
 
-    /// Bind with explicit options (backlog, `SO_REUSEPORT`).
+    /// Bind with explicit options (backlog, `SO_REUSEPORT`); `addr` as for
+    /// [`TcpListener::bind`].
     ///
     /// # Errors
     ///
-    /// The kernel's error, e.g. `AddrInUse`.
-    pub fn bind_with(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
+    /// The kernel's error, e.g. `AddrInUse`, or the resolver's.
+    pub fn bind_with(addr: impl ToSocketAddrs, options: ListenOptions) -> io::Result<TcpListener> {
+        crate::net::each_addr(addr, |addr| TcpListener::bind_one(addr, options))
+    }
+
+    fn bind_one(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
         let socket =
             Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;

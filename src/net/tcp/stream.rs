@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -24,7 +24,7 @@ use crate::runtime::fd::SharedFd;
 ///
 /// #[corering::main]
 /// async fn main() -> std::io::Result<()> {
-///     let stream = TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
+///     let stream = TcpStream::connect("127.0.0.1:7000").await?;
 ///     let (res, _) = stream.write_all(b"hello").await;
 ///     res?;
 ///     let (n, buf) = stream.read(vec![0u8; 5]).await;
@@ -39,10 +39,29 @@ pub struct TcpStream {
 impl TcpStream {
     /// Connect to `addr`.
     ///
+    /// `addr` is anything [`ToSocketAddrs`] takes: a `SocketAddr`, a
+    /// `"127.0.0.1:7000"`, a `("localhost", 7000)`, ... Each address it
+    /// resolves to is tried in turn. A host name is resolved by the system
+    /// resolver synchronously, on the worker's thread, which stalls this
+    /// worker's other tasks meanwhile: pass addresses in servers that must
+    /// not stall.
+    ///
     /// # Errors
     ///
-    /// The kernel's error: `ConnectionRefused`, `HostUnreachable`, ...
-    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    /// The kernel's error for the last address tried: `ConnectionRefused`,
+    /// `HostUnreachable`, ...; or the resolver's.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for addr in addr.to_socket_addrs()? {
+            match TcpStream::connect_one(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(crate::net::no_address))
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
         let socket =
             Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
         let fd = SharedFd::new(OwnedFd::from(socket));
