@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::bounded;
+use corering::net::UnixStream;
 use corering::{Runtime, spawn, yield_now};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -198,4 +199,46 @@ fn a_worker_wakes_another_parked_worker_through_its_ring() {
         assert!(done_at.duration_since(woke_at) < Duration::from_secs(1));
         assert_eq!(waker_rt.metrics().msg_wakes_sent, 1, "the wake did not go by MSG_RING");
     });
+}
+
+/// A completion reaped while a task's poll fills the SQ (the driver submits
+/// to make room, and reaps) must wake its task in this tick: the worker
+/// must not park with that waker unwoken, which would leave the task asleep
+/// until some other completion or timer ended the park (here the 3 s rescue
+/// timer; without it, forever).
+#[test]
+fn a_completion_reaped_while_the_sq_is_full_wakes_its_task_without_waiting_for_another_event() {
+    let waited = bounded(LIMIT, || {
+        let rt = Runtime::builder().pin(false).ring_entries(8).build().unwrap();
+        rt.block_on(async {
+            let (a, _a_peer) = UnixStream::pair().unwrap();
+            // Sockets that never get data: reads on them stay in flight.
+            let idle: Vec<(UnixStream, UnixStream)> =
+                (0..16).map(|_| UnixStream::pair().unwrap()).collect();
+            let start = Instant::now();
+            let res = corering::time::timeout(Duration::from_secs(3), async {
+                // Polled first: its send is queued, not yet submitted...
+                let writer = spawn(async move { a.write(b"x").await.0 });
+                // ...then these fill the 8-entry SQ; the submit that makes
+                // room completes the send inline and reaps it.
+                let mut keep = Vec::new();
+                for (s, peer) in idle {
+                    keep.push(spawn(async move {
+                        let _peer = peer;
+                        let _ = s.read(vec![0u8; 8]).await;
+                    }));
+                }
+                let n = writer.await.unwrap().unwrap();
+                drop(keep);
+                n
+            })
+            .await;
+            assert_eq!(res.expect("timed out: the writer was never woken"), 1);
+            start.elapsed()
+        })
+    });
+    assert!(
+        waited < Duration::from_secs(1),
+        "the writer's completed send woke it only after {waited:?} (the rescue timer)"
+    );
 }

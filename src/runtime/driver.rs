@@ -371,6 +371,11 @@ impl Driver {
         Ok(())
     }
 
+    /// SQEs queued and not yet submitted.
+    pub(crate) fn queued(&self) -> u32 {
+        self.ring.sq_pending()
+    }
+
     /// Submit what is queued without waiting; reap what is there.
     pub(crate) fn submit(&mut self, wakers: &mut Vec<Waker>) -> io::Result<()> {
         self.enter(None, false, wakers)
@@ -383,6 +388,11 @@ impl Driver {
         wakers: &mut Vec<Waker>,
     ) -> io::Result<()> {
         self.arm_wake()?;
+        if !self.deferred.is_empty() {
+            // Arming the wake read made room in a full SQ and reaped
+            // completions: their tasks are to run, not to be slept on.
+            return self.enter(None, false, wakers);
+        }
         self.counters.parks += 1;
         self.enter(timeout, true, wakers)
     }

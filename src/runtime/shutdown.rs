@@ -32,6 +32,12 @@ impl Driver {
     /// Reap once (waiting up to 100 ms) towards an empty driver.
     pub(crate) fn drain_step(&mut self, deadline: Instant) -> Drain {
         if self.in_kernel == 0 && !self.wake_armed && self.closing == 0 {
+            // Orphans that finished earlier may still hold buffers, fds and
+            // the worker itself (a `RecvBuf` holds an `Rc<Worker>`): they
+            // are dropped before the drain counts as done.
+            if !self.graveyard.is_empty() {
+                return Drain::Waiting(std::mem::take(&mut self.graveyard));
+            }
             return Drain::Done;
         }
         let left = deadline.saturating_duration_since(Instant::now());

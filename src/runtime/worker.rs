@@ -131,22 +131,54 @@ impl Worker {
     /// Run `future` to completion on this thread, driving every task.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _span = self.span.enter();
-        let mut future = std::pin::pin!(future);
         let header = Header::new(BLOCK_ON, self.remote.clone());
         let waker = header.waker();
         let mut cx = Context::from_waker(&waker);
         self.block_on_woken.set(true);
-        loop {
-            if self.block_on_woken.replace(false) {
-                header.clear_notified();
-                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                    return out;
+        let out = {
+            // Dropped at the end of this block, before the flush.
+            let mut future = std::pin::pin!(future);
+            loop {
+                if self.block_on_woken.replace(false) {
+                    header.clear_notified();
+                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                        break out;
+                    }
+                }
+                if let Err(e) = self.tick() {
+                    // An enter that fails for reasons other than EINTR/EBUSY
+                    // means the ring is unusable; nothing can make progress.
+                    panic!("corering worker: io_uring_enter failed: {e}");
                 }
             }
-            if let Err(e) = self.tick() {
-                // An enter that fails for reasons other than EINTR/EBUSY
-                // means the ring is unusable; nothing can make progress.
-                panic!("corering worker: io_uring_enter failed: {e}");
+        };
+        self.flush();
+        out
+    }
+
+    /// Hand the kernel what is queued when `block_on` returns: the closes
+    /// of sockets and the cancels of operations dropped at the end, which
+    /// would otherwise wait for the runtime's next enter. A cancel's final
+    /// completion usually arrives in the same enter and queues the fd's
+    /// close, so this goes round while SQEs are queued, a few times at
+    /// most, and never waits.
+    fn flush(&self) {
+        for _ in 0..4 {
+            let mut wakers = self.wakers.take();
+            let mut driver = self.driver.borrow_mut();
+            if driver.queued() == 0 {
+                break;
+            }
+            let res = driver.submit(&mut wakers);
+            wakers.append(&mut driver.deferred);
+            let dead = std::mem::take(&mut driver.graveyard);
+            drop(driver);
+            drop(dead);
+            // Tasks woken here run at the next `block_on`.
+            wake_all(&mut wakers);
+            self.wakers.set(wakers);
+            if res.is_err() {
+                break;
             }
         }
     }
@@ -179,7 +211,12 @@ impl Worker {
         };
         wake_all(&mut wakers);
 
-        self.driver.borrow_mut().publish_bufs(&mut wakers);
+        {
+            let mut driver = self.driver.borrow_mut();
+            driver.publish_bufs(&mut wakers);
+            // Completions reaped while a task's op made room in a full SQ.
+            wakers.append(&mut driver.deferred);
+        }
         wake_all(&mut wakers);
         let runnable = self.block_on_woken.get() || !self.run_queue.borrow().is_empty();
         let mut driver = self.driver.borrow_mut();
