@@ -39,6 +39,10 @@ fn udp_connected_send_and_recv() {
         rt().block_on(async {
             let a = UdpSocket::bind("127.0.0.1:0").unwrap();
             let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            // Unconnected: no peer, and a send says there is no address.
+            assert_eq!(a.peer_addr().unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+            let (res, _) = a.send(b"nowhere").await;
+            assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EDESTADDRREQ));
             a.connect(b.local_addr().unwrap()).unwrap();
             b.connect(a.local_addr().unwrap()).unwrap();
             assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());

@@ -94,7 +94,8 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// The kernel's error (`NotConnected` without [`connect`](Self::connect)).
+    /// The kernel's error: `EDESTADDRREQ` (`raw_os_error() ==
+    /// Some(libc::EDESTADDRREQ)`) without [`connect`](Self::connect).
     pub async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         ops::send(&self.fd, buf).await
     }
