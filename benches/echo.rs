@@ -8,6 +8,8 @@
 //! `--rounds N`, `--secs S` (per round), and `--rate R` (R messages per
 //! second in all, each connection sending on its own schedule instead of
 //! as fast as it can: the servers' CPU per message below saturation).
+//! `--serve corering|tokio` runs one server alone and prints `listening on
+//! ADDR`, for outside tools and loads (`examples/echo_client`).
 //!
 //! One process, three threads:
 //!
@@ -559,9 +561,9 @@ fn median(v: &[f64]) -> f64 {
 
 fn main() -> ExitCode {
     let usage = "usage: echo [--quick] [--rounds N] [--secs S] [--cell CONNSxSIZE] \
-                 [--server corering|tokio] [--rate MSGS_PER_SEC]";
+                 [--server corering|tokio] [--rate MSGS_PER_SEC] [--serve corering|tokio]";
     let (mut rounds, mut duration) = (5, Duration::from_millis(1500));
-    let (mut cells, mut only, mut rate) = (CELLS.to_vec(), None, None);
+    let (mut cells, mut only, mut rate, mut serve) = (CELLS.to_vec(), None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_default();
@@ -587,11 +589,25 @@ fn main() -> ExitCode {
                 Ok(r) if r >= 1.0 => rate = Some(r),
                 _ => return bad_args(usage),
             },
+            "--serve" => match value().as_str() {
+                name @ ("corering" | "tokio") => serve = Some(name.to_string()),
+                _ => return bad_args(usage),
+            },
             "--bench" => {} // what `cargo bench` passes
             other => eprintln!("echo bench: ignoring argument {other:?}"),
         }
     }
 
+    if let Some(name) = serve {
+        // One server alone, for outside tools (strace, valgrind) and an
+        // outside load such as examples/echo_client.
+        let server =
+            if name == "corering" { start_corering_server() } else { start_tokio_server() };
+        println!("listening on {}", server.addr);
+        loop {
+            std::thread::park();
+        }
+    }
     let servers = [start_corering_server(), start_tokio_server()];
     let rt = match corering::Runtime::builder().cpu(1).build() {
         Ok(rt) => rt,
