@@ -134,3 +134,37 @@ fn pinned_runtimes_dropped_in_creation_order_restore_the_original_set() {
         assert_eq!(affinity(0), before, "the thread is still pinned");
     });
 }
+
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set; the kernel writes
+    // at most size_of::<cpu_set_t>() bytes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    assert_eq!(rc, 0);
+    // SAFETY: CPU_ISSET reads bit `c` < CPU_SETSIZE of an initialised set.
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// Thread-per-core from a pinned main thread (`#[corering::main]` pins by
+/// default): a thread spawned while a runtime pins its parent inherits the
+/// parent's one-CPU set; `Builder::cpu` still pins it to any CPU the
+/// process may use.
+#[test]
+fn a_thread_spawned_from_a_pinned_runtime_can_pin_to_another_cpu() {
+    bounded(LIMIT, || {
+        let cpus = allowed_cpus();
+        if cpus.len() < 2 {
+            eprintln!("skipped: needs two CPUs");
+            return;
+        }
+        let other = *cpus.last().unwrap();
+        let main = Runtime::builder().cpu(cpus[0]).build().unwrap();
+        let child = std::thread::spawn(move || {
+            let rt = Runtime::builder().cpu(other).build().map_err(|e| e.to_string())?;
+            Ok::<_, String>(rt.cpu())
+        });
+        let got = child.join().unwrap();
+        drop(main);
+        assert_eq!(got, Ok(Some(other)));
+    });
+}

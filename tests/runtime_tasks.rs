@@ -4,8 +4,13 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
+use std::future::{Future, pending};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Wake, Waker};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -314,4 +319,139 @@ fn spawning_through_a_handle_after_shutdown_reports_cancelled() {
         assert!(err.is_cancelled(), "{err}");
         assert!(!ran.get());
     });
+}
+
+/// A task that yields is polled again in the next tick, after the worker
+/// has submitted and reaped, not again in the same one.
+#[test]
+fn a_yielding_task_is_polled_once_per_tick() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let h = spawn(async {
+                let t0 = metrics().ticks;
+                for _ in 0..10 {
+                    yield_now().await;
+                }
+                metrics().ticks - t0
+            });
+            let ticks = h.await.unwrap();
+            assert!(ticks >= 10, "10 yields spanned only {ticks} ticks");
+        });
+    });
+}
+
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("panic in drop");
+        }
+    }
+}
+
+/// Aborting a task whose future panics while being dropped: the panic is
+/// the task's (its `JoinHandle` reports it), not the worker's; it must not
+/// unwind out of `block_on` and take every other task with it.
+#[test]
+fn a_panic_while_dropping_an_aborted_task_does_not_escape_block_on() {
+    bounded(LIMIT, || {
+        let rt = rt();
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let h = spawn(async {
+                    let _g = PanicOnDrop;
+                    pending::<()>().await;
+                });
+                yield_now().await;
+                h.abort();
+                let e = h.await.unwrap_err();
+                (e.is_cancelled(), e.is_panic())
+            })
+        }));
+        let (cancelled, panicked) = out.expect("the task's drop panic escaped block_on");
+        assert!(cancelled || panicked);
+    });
+}
+
+/// How many tasks a `SpawnOnDrop` waker spawned.
+static SPAWNED_ON_DROP: AtomicUsize = AtomicUsize::new(0);
+
+/// A waker that, when its last clone is dropped, spawns a clean-up task on
+/// the current runtime (Send + Sync, entirely safe code).
+struct SpawnOnDrop;
+
+impl Wake for SpawnOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for SpawnOnDrop {
+    fn drop(&mut self) {
+        if corering::Handle::try_current().is_ok() {
+            drop(spawn(async {}));
+            SPAWNED_ON_DROP.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An operation polled with one waker, then with another: the replaced
+/// waker is dropped out of the driver's borrow, so its `Drop` may use the
+/// runtime (here, spawn) without an `already borrowed` panic.
+#[test]
+fn dropping_a_replaced_waker_may_spawn() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (a, _b) = corering::net::UnixStream::pair().unwrap();
+            let mut read = pin!(a.read(vec![0u8; 16]));
+            let w1 = Waker::from(Arc::new(SpawnOnDrop));
+            assert!(read.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+            drop(w1); // the driver holds the last clone now
+            // Polled again by its real task: the driver drops `w1` here.
+            let r = timeout(Duration::from_millis(10), read).await;
+            assert!(r.is_err(), "nothing was written");
+            assert_eq!(SPAWNED_ON_DROP.load(Ordering::Relaxed), 1);
+        });
+    });
+}
+
+thread_local! {
+    static RT: Runtime = rt();
+}
+
+/// A runtime kept in a `thread_local!` (the usual per-thread pattern) is
+/// dropped when its thread exits, possibly after corering's own
+/// thread-local is gone; a panic there would abort the whole process. Run
+/// in a child process, which must exit cleanly.
+#[test]
+fn a_runtime_in_a_thread_local_is_dropped_at_thread_exit_without_aborting() {
+    if std::env::var_os("CORERING_TLS_CHILD").is_some() {
+        std::thread::spawn(|| {
+            RT.with(|rt| rt.block_on(async { sleep(Duration::from_millis(1)).await }));
+        })
+        .join()
+        .unwrap();
+        return;
+    }
+    bounded(LIMIT, || {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_runtime_in_a_thread_local_is_dropped_at_thread_exit_without_aborting",
+            ])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("CORERING_TLS_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "child {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+fn metrics() -> corering::Metrics {
+    corering::metrics().unwrap()
 }

@@ -273,3 +273,72 @@ fn timer_resolution_over_a_second_is_refused() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("timer_resolution"), "{err}");
 }
+
+/// `timeout(Duration::MAX, f)`, the usual way to say "no timeout", does
+/// not overflow the deadline.
+#[test]
+fn timeout_with_duration_max_does_not_panic() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            assert_eq!(timeout(Duration::MAX, async { 7 }).await, Ok(7));
+        });
+    });
+}
+
+/// An interval with a huge period ticks once, then waits (its next
+/// deadline does not overflow `Instant`).
+#[test]
+fn interval_with_a_huge_period_does_not_panic_after_its_first_tick() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let mut every = interval(Duration::MAX);
+            every.tick().await; // the first tick is immediate
+            let second = timeout(Duration::from_millis(20), every.tick()).await;
+            assert!(second.is_err(), "the second tick is far away");
+        });
+    });
+}
+
+/// A `Delay` interval on an idle worker keeps its schedule: a tick fired
+/// at the worker's next timer-grid point, a little after its deadline, is
+/// not a missed tick. (Were it one, every tick would drift by up to a grid
+/// step: with a 20 ms resolution and a 40 ms period, 6 periods took about
+/// 340 ms instead of 240.)
+#[test]
+fn a_delay_interval_does_not_drift_on_an_idle_worker() {
+    bounded(LIMIT, || {
+        let rt = Runtime::builder()
+            .pin(false)
+            .timer_resolution(Duration::from_millis(20))
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let period = Duration::from_millis(40);
+            let mut every = interval(period);
+            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            let first = every.tick().await;
+            let mut last = first;
+            for _ in 0..6 {
+                last = every.tick().await;
+            }
+            let span = last - first;
+            assert!(
+                span < 6 * period + Duration::from_millis(20),
+                "6 periods of {period:?} spanned {span:?}"
+            );
+        });
+    });
+}
+
+/// `Metrics::timers_pending` counts timers registered and not yet fired or
+/// dropped: not a sleep that has fired and is still held.
+#[test]
+fn timers_pending_does_not_count_fired_timers() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let mut s = std::pin::pin!(sleep(Duration::from_millis(1)));
+            s.as_mut().await;
+            assert_eq!(timers_pending(), 0, "the sleep has fired");
+        });
+    });
+}

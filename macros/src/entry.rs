@@ -33,10 +33,27 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
 /// neither `async` nor runnable, so the spanned error is the only one.
 fn inert(mut func: ItemFn) -> TokenStream {
     let body = &func.block;
-    let block = quote!({
-        let _ = async move #body;
-        ::core::unreachable!()
-    });
+    // The body's value is given the function's return type, so that e.g.
+    // `Ok(())` infers its error type as it would have (no second error).
+    let output = match &func.sig.output {
+        syn::ReturnType::Default => Some(quote!(())),
+        syn::ReturnType::Type(_, ty) if !matches!(**ty, syn::Type::ImplTrait(_)) => {
+            Some(quote!(#ty))
+        }
+        syn::ReturnType::Type(..) => None,
+    };
+    let block = match output {
+        Some(ty) => quote!({
+            let _: ::core::pin::Pin<
+                ::std::boxed::Box<dyn ::core::future::Future<Output = #ty>>,
+            > = ::std::boxed::Box::pin(async move #body);
+            ::core::unreachable!()
+        }),
+        None => quote!({
+            let _ = async move #body;
+            ::core::unreachable!()
+        }),
+    };
     *func.block = syn::parse2(block).expect("a block");
     func.sig.asyncness = None;
     quote!(#func)

@@ -36,21 +36,27 @@ fn is_set(cpu: usize, s: &libc::cpu_set_t) -> bool {
     cpu < libc::CPU_SETSIZE as usize && unsafe { libc::CPU_ISSET(cpu, s) }
 }
 
-/// Pin the calling thread to `cpu`, or to the first CPU it may use.
+/// Pin the calling thread to `cpu`, or to the first CPU of its current set.
+///
+/// A given `cpu` needs only to be one the process may use (its cpuset), not
+/// one of the thread's current set: a thread spawned from a pinned thread
+/// inherits a one-CPU set, and thread-per-core starts exactly that way.
 ///
 /// # Errors
 ///
-/// `InvalidInput` if `cpu` is not in the thread's allowed set.
+/// `InvalidInput` if the kernel refuses `cpu` (not a CPU this process may
+/// use).
 pub(crate) fn pin(cpu: Option<usize>) -> io::Result<Pinned> {
     let previous = allowed()?;
+    let refused = |cpu: usize| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot pin to CPU {cpu}: it is not a CPU this process may use"),
+        )
+    };
     let cpu = match cpu {
-        Some(cpu) if is_set(cpu, &previous) => cpu,
-        Some(cpu) => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot pin to CPU {cpu}: it is not in this process's allowed CPU set"),
-            ));
-        }
+        Some(cpu) if cpu >= libc::CPU_SETSIZE as usize => return Err(refused(cpu)),
+        Some(cpu) => cpu,
         None => (0..libc::CPU_SETSIZE as usize)
             .find(|&c| is_set(c, &previous))
             .ok_or_else(|| io::Error::other("the allowed CPU set is empty"))?,
@@ -61,7 +67,7 @@ pub(crate) fn pin(cpu: Option<usize>) -> io::Result<Pinned> {
         libc::CPU_SET(cpu, &mut s);
         s
     };
-    set(&one)?;
+    set(&one).map_err(|e| if e.raw_os_error() == Some(libc::EINVAL) { refused(cpu) } else { e })?;
     Ok(Pinned { previous, ours: one, cpu })
 }
 

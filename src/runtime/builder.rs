@@ -89,7 +89,9 @@ impl Builder {
         self
     }
 
-    /// Pin to this CPU (implies `pin(true)`).
+    /// Pin to this CPU (implies `pin(true)`): any CPU the process may use,
+    /// even one outside the calling thread's current set (a thread spawned
+    /// from a pinned thread inherits that one CPU).
     pub fn cpu(&mut self, cpu: usize) -> &mut Builder {
         self.cpu = Some(cpu);
         self.pin = true;

@@ -18,9 +18,10 @@ thread_local! {
 pub(crate) const NO_RUNTIME: &str = "there is no corering runtime on this thread: call this from a future run by \
      Runtime::block_on or #[corering::main]";
 
-/// The worker running on this thread.
+/// The worker running on this thread. (`None` also while the thread's
+/// locals are being destroyed at its exit, when `CURRENT` may be gone.)
 pub(crate) fn current() -> Option<Rc<Worker>> {
-    CURRENT.with(|c| c.borrow().clone())
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 /// Queue `task` on this thread's worker if that is worker `worker`.
@@ -54,10 +55,13 @@ pub(crate) struct EnterGuard {
     prev: Option<Rc<Worker>>,
 }
 
-/// Make `worker` this thread's current worker.
+/// Make `worker` this thread's current worker. At thread exit, once
+/// `CURRENT` is destroyed (a runtime kept in another thread-local is
+/// dropped then), this does nothing: no panic in a thread-local's
+/// destructor, which would abort the process.
 pub(crate) fn enter(worker: Rc<Worker>) -> EnterGuard {
-    let prev = CURRENT.with(|c| c.borrow_mut().replace(worker));
-    EnterGuard { prev }
+    let prev = CURRENT.try_with(|c| c.borrow_mut().replace(worker));
+    EnterGuard { prev: prev.ok().flatten() }
 }
 
 impl Drop for EnterGuard {
@@ -65,7 +69,7 @@ impl Drop for EnterGuard {
         let prev = self.prev.take();
         // Drop what we replace outside the borrow: it may be the last
         // reference to a worker, whose drop runs arbitrary code.
-        let ours = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), prev));
+        let ours = CURRENT.try_with(|c| std::mem::replace(&mut *c.borrow_mut(), prev));
         drop(ours);
     }
 }

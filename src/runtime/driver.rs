@@ -229,7 +229,9 @@ impl Driver {
                 _ => unreachable!(),
             },
             Slot::Pending(waker) => {
-                set_waker(waker, cx);
+                if let Some(old) = set_waker(waker, cx) {
+                    self.graveyard.push(Box::new(old));
+                }
                 Poll::Pending
             }
             _ => unreachable!("poll_op on a multishot or orphaned op"),
@@ -248,15 +250,17 @@ impl Driver {
         };
         if let Some(delivery) = queue.pop_front() {
             if *finished && queue.is_empty() {
-                self.ops.remove(key);
+                self.remove_op(key);
             }
             return Poll::Ready(Some(delivery));
         }
         if *finished {
-            self.ops.remove(key);
+            self.remove_op(key);
             return Poll::Ready(None);
         }
-        set_waker(waker, cx);
+        if let Some(old) = set_waker(waker, cx) {
+            self.graveyard.push(Box::new(old));
+        }
         Poll::Pending
     }
 
@@ -264,9 +268,14 @@ impl Driver {
     /// completion already came; otherwise keep `owned` in the entry until it
     /// does, and ask the kernel to cancel.
     pub(crate) fn drop_op(&mut self, key: usize, mut owned: Box<dyn Orphan>) {
+        let mut waker = None;
         let in_flight = match &mut self.ops[key] {
-            Slot::Pending(_) => true,
-            Slot::Multi { queue, finished, .. } => {
+            Slot::Pending(w) => {
+                waker = w.take();
+                true
+            }
+            Slot::Multi { queue, finished, waker: w, .. } => {
+                waker = w.take();
                 for d in queue.drain(..) {
                     if let (Some(bid), Some(bufs)) = (d.cqe.buffer_id(), &mut self.bufs) {
                         // SAFETY: the completion handed `bid` out; its owner is
@@ -283,12 +292,24 @@ impl Driver {
             }
             Slot::Orphaned(_) => unreachable!("op dropped twice"),
         };
+        if let Some(w) = waker {
+            // User code may run in a waker's drop: not under our borrow.
+            self.graveyard.push(Box::new(w));
+        }
         if in_flight {
             self.ops[key] = Slot::Orphaned(owned);
             self.cancel(key as u64);
         } else {
             self.ops.remove(key);
             self.graveyard.push(owned);
+        }
+    }
+
+    /// Free a finished multishot op's key; its waker is dropped later, out
+    /// of the driver's borrow.
+    fn remove_op(&mut self, key: usize) {
+        if let Slot::Multi { waker: Some(w), .. } = self.ops.remove(key) {
+            self.graveyard.push(Box::new(w));
         }
     }
 
@@ -374,6 +395,18 @@ impl Driver {
     /// SQEs queued and not yet submitted.
     pub(crate) fn queued(&self) -> u32 {
         self.ring.sq_pending()
+    }
+
+    /// Submit and reap without waiting, as `submit`; but with nothing
+    /// queued and nothing of ours in the kernel (no operation, close or
+    /// wake read) there is nothing an enter could bring: only reap what
+    /// the CQ already holds, without a syscall.
+    pub(crate) fn poll_events(&mut self, wakers: &mut Vec<Waker>) -> io::Result<()> {
+        if self.queued() == 0 && self.in_kernel == 0 && self.closing == 0 && !self.wake_armed {
+            self.reap(wakers);
+            return Ok(());
+        }
+        self.submit(wakers)
     }
 
     /// Submit what is queued without waiting; reap what is there.
@@ -548,9 +581,14 @@ fn spill(bufs: &mut BufPool, bid: u16, cqe: Completion) -> Delivery {
     Delivery { cqe: Completion::new(cqe.user_data(), cqe.raw_result(), flags), spilled: data }
 }
 
-fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+/// Store the polling task's waker; returns the one it replaces, to be
+/// dropped out of the driver's borrow (a waker's drop may run user code).
+fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) -> Option<Waker> {
     match slot {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
+        Some(w) if w.will_wake(cx.waker()) => None,
+        _ => slot.replace(cx.waker().clone()),
     }
 }
+
+/// A waker set aside to be dropped out of the driver's borrow.
+impl Orphan for Waker {}

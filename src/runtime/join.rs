@@ -44,9 +44,10 @@ pin_project_lite::pin_project! {
     /// `abort`, and hands its output to the `JoinHandle`.
     pub(crate) struct TaskFuture<F: Future> {
         // Declared first, so it is dropped before `state` reports the
-        // cancellation.
+        // cancellation. `None` once dropped, which the task does itself
+        // (under `catch_unwind`) when it ends or is aborted.
         #[pin]
-        future: F,
+        future: Option<F>,
         state: CancelOnDrop<F::Output>,
     }
 }
@@ -73,7 +74,7 @@ impl<T> Drop for CancelOnDrop<T> {
 
 impl<F: Future> TaskFuture<F> {
     pub(crate) fn new(future: F, state: Rc<JoinState<F::Output>>) -> Self {
-        TaskFuture { future, state: CancelOnDrop(state) }
+        TaskFuture { future: Some(future), state: CancelOnDrop(state) }
     }
 }
 
@@ -81,23 +82,34 @@ impl<F: Future> Future for TaskFuture<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
+        let mut this = self.project();
         if this.state.aborted.get() {
-            this.state.finish(Err(JoinError(Repr::Cancelled)));
+            // Dropped here, so that a panic in its drop is the task's
+            // panic, not the worker's.
+            let dropped = catch_unwind(AssertUnwindSafe(|| this.future.set(None)));
+            this.state.finish(Err(match dropped {
+                Ok(()) => JoinError(Repr::Cancelled),
+                Err(panic) => JoinError(Repr::Panic(Mutex::new(panic))),
+            }));
             return Poll::Ready(());
         }
-        let future = this.future;
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => {
-                this.state.finish(Ok(out));
-                Poll::Ready(())
-            }
-            Err(panic) => {
-                this.state.finish(Err(JoinError(Repr::Panic(Mutex::new(panic)))));
-                Poll::Ready(())
-            }
-        }
+        let mut future = this.future.as_mut();
+        let polled = catch_unwind(AssertUnwindSafe(|| match future.as_mut().as_pin_mut() {
+            Some(f) => f.poll(cx),
+            None => Poll::Pending, // finished; not polled again
+        }));
+        let result = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => Ok(out),
+            Err(panic) => Err(JoinError(Repr::Panic(Mutex::new(panic)))),
+        };
+        // Whatever the future still holds goes now, its panic caught too.
+        let dropped = catch_unwind(AssertUnwindSafe(|| future.set(None)));
+        this.state.finish(match (result, dropped) {
+            (Ok(_), Err(panic)) => Err(JoinError(Repr::Panic(Mutex::new(panic)))),
+            (result, _) => result,
+        });
+        Poll::Ready(())
     }
 }
 

@@ -265,8 +265,10 @@ where
     Handle::current().spawn(future)
 }
 
-/// Yield to the worker once: other ready tasks run, and the worker enters
-/// the kernel to submit and reap, before this task continues.
+/// Yield to the worker once: other ready tasks run, and the worker submits
+/// and reaps (entering the kernel if it has anything queued or in flight
+/// there), before this task continues. A task that yields is polled again
+/// in the next tick, not in this one.
 ///
 /// # Examples
 ///

@@ -36,6 +36,8 @@ pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     timers: Slab<Timer>,
     next_id: u64,
+    /// Timers registered, not fired and not removed.
+    unfired: usize,
 }
 
 impl Timers {
@@ -45,6 +47,7 @@ impl Timers {
         let id = self.next_id;
         let key = self.timers.insert(Timer { id, epoch: id, waker: None, fired: false });
         self.heap.push(Reverse((deadline, id, key)));
+        self.unfired += 1;
         TimerKey { key, id }
     }
 
@@ -55,6 +58,7 @@ impl Timers {
         let Some(timer) = self.timers.get_mut(t.key).filter(|timer| timer.id == t.id) else {
             return;
         };
+        self.unfired += usize::from(timer.fired);
         timer.fired = false;
         // The old heap entry goes stale: it names the previous epoch.
         timer.epoch = epoch;
@@ -62,27 +66,33 @@ impl Timers {
         self.maybe_compact();
     }
 
-    /// `Ready` once the timer fired; otherwise remember the waker.
-    pub(crate) fn poll(&mut self, t: TimerKey, cx: &Context<'_>) -> Poll<()> {
+    /// `Ready` once the timer fired; otherwise remember the waker. Returns
+    /// the waker it replaced, for the caller to drop out of its borrow of
+    /// the store (a waker's drop may run user code).
+    pub(crate) fn poll(&mut self, t: TimerKey, cx: &Context<'_>) -> (Poll<()>, Option<Waker>) {
         let Some(timer) = self.timers.get_mut(t.key).filter(|timer| timer.id == t.id) else {
-            return Poll::Ready(());
+            return (Poll::Ready(()), None);
         };
         if timer.fired {
-            return Poll::Ready(());
+            return (Poll::Ready(()), None);
         }
         match &timer.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => timer.waker = Some(cx.waker().clone()),
+            Some(w) if w.will_wake(cx.waker()) => (Poll::Pending, None),
+            _ => (Poll::Pending, timer.waker.replace(cx.waker().clone())),
         }
-        Poll::Pending
     }
 
-    /// Forget a timer (its future was dropped or finished).
-    pub(crate) fn remove(&mut self, t: TimerKey) {
-        if self.timers.get(t.key).is_some_and(|timer| timer.id == t.id) {
-            self.timers.remove(t.key);
-            self.maybe_compact();
+    /// Forget a timer (its future was dropped or finished). Returns its
+    /// waker, to be dropped out of the caller's borrow.
+    #[must_use]
+    pub(crate) fn remove(&mut self, t: TimerKey) -> Option<Waker> {
+        if self.timers.get(t.key).is_none_or(|timer| timer.id != t.id) {
+            return None;
         }
+        let timer = self.timers.remove(t.key);
+        self.unfired -= usize::from(!timer.fired);
+        self.maybe_compact();
+        timer.waker
     }
 
     #[cfg(test)]
@@ -91,8 +101,14 @@ impl Timers {
     }
 
     /// Timers registered and not removed.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.timers.len()
+    }
+
+    /// Timers registered, not yet fired and not removed.
+    pub(crate) fn pending(&self) -> usize {
+        self.unfired
     }
 
     /// The nearest live deadline of an unfired timer.
@@ -118,6 +134,7 @@ impl Timers {
             if self.is_live(id, key) {
                 let timer = &mut self.timers[key];
                 timer.fired = true;
+                self.unfired -= 1;
                 wakers.extend(timer.waker.take());
                 fired += 1;
             }
@@ -176,14 +193,14 @@ mod tests {
         let mut timers = Timers::default();
         let late = timers.insert(t0 + Duration::from_secs(2));
         let early = timers.insert(t0 + Duration::from_secs(1));
-        assert!(timers.poll(early, &cx()).is_pending());
+        assert!(timers.poll(early, &cx()).0.is_pending());
         assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(1)));
         let mut w = Vec::new();
         assert_eq!(timers.fire_due(t0, &mut w), 0);
         assert_eq!(timers.fire_due(t0 + Duration::from_millis(1500), &mut w), 1);
         assert_eq!(w.len(), 1, "the waker of the polled timer");
-        assert!(timers.poll(early, &cx()).is_ready());
-        assert!(timers.poll(late, &cx()).is_pending());
+        assert!(timers.poll(early, &cx()).0.is_ready());
+        assert!(timers.poll(late, &cx()).0.is_pending());
         assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(2)));
     }
 
@@ -193,9 +210,9 @@ mod tests {
         let mut timers = Timers::default();
         let a = timers.insert(t0 + Duration::from_secs(1));
         let b = timers.insert(t0 + Duration::from_secs(5));
-        timers.remove(a);
+        let _ = timers.remove(a);
         assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(5)));
-        timers.remove(b);
+        let _ = timers.remove(b);
         assert_eq!(timers.next_deadline(), None);
         assert_eq!(timers.fire_due(t0 + Duration::from_secs(10), &mut Vec::new()), 0);
     }
@@ -205,12 +222,12 @@ mod tests {
         let t0 = Instant::now();
         let mut timers = Timers::default();
         let old = timers.insert(t0 + Duration::from_secs(1));
-        timers.remove(old);
+        let _ = timers.remove(old);
         let new = timers.insert(t0 + Duration::from_secs(3)); // same slab slot
-        timers.remove(old); // stale key: must not remove `new`
+        let _ = timers.remove(old); // stale key: must not remove `new`
         assert_eq!(timers.len(), 1);
         assert_eq!(timers.fire_due(t0 + Duration::from_secs(2), &mut Vec::new()), 0);
-        assert!(timers.poll(new, &cx()).is_pending());
+        assert!(timers.poll(new, &cx()).0.is_pending());
     }
 
     #[test]
@@ -232,7 +249,7 @@ mod tests {
             (0..1_000_000u64).map(|i| timers.insert(t0 + Duration::from_micros(i))).collect();
         for (i, k) in keys.iter().enumerate() {
             if i % 100 != 0 {
-                timers.remove(*k);
+                let _ = timers.remove(*k);
             }
         }
         assert_eq!(timers.len(), 10_000);

@@ -42,6 +42,10 @@ pub(crate) struct Worker {
     remote: Arc<Remote>,
     next_generation: Cell<u32>,
     block_on_woken: Cell<bool>,
+    /// The task being polled: if it wakes itself (`yield_now`), it waits
+    /// in `yielded` for the next tick, after the worker's enter.
+    polling: Cell<Option<TaskId>>,
+    yielded: RefCell<Vec<TaskId>>,
     budget: usize,
     /// Idle wake-ups for timers fall on the grid `created + k * resolution`.
     timer_grid: (Instant, Duration),
@@ -67,11 +71,18 @@ impl Worker {
             remote,
             next_generation: Cell::new(0),
             block_on_woken: Cell::new(true),
+            polling: Cell::new(None),
+            yielded: RefCell::new(Vec::new()),
             budget,
             timer_grid: (Instant::now(), timer_resolution),
             wakers: Cell::new(Vec::new()),
             span,
         }
+    }
+
+    /// The step of the grid its idle wake-ups for timers fall on.
+    pub(crate) fn timer_resolution(&self) -> Duration {
+        self.timer_grid.1
     }
 
     pub(crate) fn id(&self) -> usize {
@@ -95,6 +106,8 @@ impl Worker {
     pub(crate) fn schedule(&self, task: TaskId) {
         if task == BLOCK_ON {
             self.block_on_woken.set(true);
+        } else if self.polling.get() == Some(task) {
+            self.yielded.borrow_mut().push(task);
         } else {
             self.run_queue.borrow_mut().push_back(task);
         }
@@ -185,7 +198,11 @@ impl Worker {
 
     /// One turn: run ready tasks, fire timers, enter the kernel once.
     fn tick(&self) -> std::io::Result<()> {
-        self.remote.drain_into(&mut self.run_queue.borrow_mut());
+        {
+            let mut run_queue = self.run_queue.borrow_mut();
+            run_queue.extend(self.yielded.borrow_mut().drain(..));
+            self.remote.drain_into(&mut run_queue);
+        }
         for _ in 0..self.budget {
             let next = self.run_queue.borrow_mut().pop_front();
             match next {
@@ -218,11 +235,13 @@ impl Worker {
             wakers.append(&mut driver.deferred);
         }
         wake_all(&mut wakers);
-        let runnable = self.block_on_woken.get() || !self.run_queue.borrow().is_empty();
+        let runnable = self.block_on_woken.get()
+            || !self.run_queue.borrow().is_empty()
+            || !self.yielded.borrow().is_empty();
         let mut driver = self.driver.borrow_mut();
         driver.counters.ticks += 1;
         let res = if runnable || !self.remote.park() {
-            driver.submit(&mut wakers)
+            driver.poll_events(&mut wakers)
         } else {
             let (origin, resolution) = self.timer_grid;
             let timeout = next_deadline.map(|d| {
@@ -256,7 +275,9 @@ impl Worker {
         header.clear_notified();
         self.driver.borrow_mut().counters.tasks_polled += 1;
         let waker = header.waker();
+        self.polling.set(Some(id));
         let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
+        self.polling.set(None);
         if poll.is_ready() {
             self.tasks.borrow_mut().remove(id.key as usize);
             tracing::trace!(task = id.key, "complete");
@@ -269,7 +290,11 @@ impl Worker {
     /// A snapshot of this worker's counters.
     pub(crate) fn metrics(&self) -> Metrics {
         let driver = self.driver.borrow();
-        driver.counters.snapshot(driver.in_flight(), driver.live_keys(), self.timers.borrow().len())
+        driver.counters.snapshot(
+            driver.in_flight(),
+            driver.live_keys(),
+            self.timers.borrow().pending(),
+        )
     }
 
     /// Capacities of the worker's tables (ops, tasks, timer heap): what its
@@ -292,7 +317,14 @@ impl Worker {
             if futures.is_empty() {
                 break;
             }
-            drop(futures); // may spawn more; loop until none are left
+            // Their drops may spawn more (loop until none are left), or
+            // panic: caught one by one, so the rest are dropped too.
+            for future in futures {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(future))).is_err()
+                {
+                    tracing::warn!("a task's future panicked while dropped at shutdown");
+                }
+            }
         }
         self.run_queue.borrow_mut().clear();
     }

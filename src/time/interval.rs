@@ -5,9 +5,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::sleep::{Sleep, sleep_until};
+use crate::runtime::context;
+
+/// How late past its timer-grid step a tick may fire and still count as on
+/// time (the wake-up's own latency on a busy machine).
+const LATE_MARGIN: Duration = Duration::from_millis(5);
 
 /// What an [`Interval`] does when ticks were missed (the task was busy
-/// past one or more deadlines).
+/// past one or more deadlines). A tick that fires within the worker's
+/// `timer_resolution` plus 5 ms of its deadline counts as on time, so an
+/// idle worker's coalesced wake-ups do not shift the schedule.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MissedTickBehavior {
     /// Fire the missed ticks at once, one per call, to catch up.
@@ -75,17 +82,23 @@ impl Interval {
         }
         let scheduled = self.sleep.deadline();
         let now = Instant::now();
+        let on_schedule = super::after(scheduled, self.period);
+        // An idle worker fires a timer at its next timer-grid point, a little
+        // after the deadline: lateness within that grid step (and a margin
+        // for the wake-up itself) is not a missed tick.
+        let resolution = context::current().map_or(Duration::ZERO, |w| w.timer_resolution());
+        let missed = now.saturating_duration_since(scheduled) > resolution + LATE_MARGIN;
         let next = match self.missed {
-            MissedTickBehavior::Burst => scheduled + self.period,
-            MissedTickBehavior::Delay => now.max(scheduled) + self.period,
+            _ if !missed => on_schedule,
+            MissedTickBehavior::Burst => on_schedule,
+            MissedTickBehavior::Delay => super::after(now, self.period),
             MissedTickBehavior::Skip => {
-                let next = scheduled + self.period;
-                if next > now {
-                    next
+                if on_schedule > now {
+                    on_schedule
                 } else {
                     // The next instant on the original schedule after now.
                     let into = (now - scheduled).as_nanos() % self.period.as_nanos();
-                    now + (self.period - Duration::from_nanos(into as u64))
+                    super::after(now, self.period - Duration::from_nanos(into as u64))
                 }
             }
         };

@@ -11,3 +11,13 @@ mod timeout;
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout};
+
+use std::time::{Duration, Instant};
+
+/// `start + d`, or, where that is past what an `Instant` can hold, about 30
+/// years after `start`: so `sleep(Duration::MAX)` means "never" without
+/// overflowing.
+pub(crate) fn after(start: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    start.checked_add(d).or_else(|| start.checked_add(FAR)).unwrap_or(start)
+}

@@ -29,7 +29,7 @@ use crate::runtime::timers::TimerKey;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    sleep_until(super::after(Instant::now(), duration))
 }
 
 /// Wait until `deadline`.
@@ -86,7 +86,8 @@ impl Future for Sleep {
         // one on this thread): move to the one polling us, whose park the
         // deadline must bound.
         if let Some((key, worker)) = self.timer.take_if(|(_, w)| !Rc::ptr_eq(w, &current)) {
-            worker.timers.borrow_mut().remove(key);
+            let old_waker = worker.timers.borrow_mut().remove(key);
+            drop(old_waker); // out of the borrow: its drop may use the runtime
         }
         if self.timer.is_none() {
             if Instant::now() >= self.deadline {
@@ -96,14 +97,17 @@ impl Future for Sleep {
             self.timer = Some((key, current));
         }
         let (key, worker) = self.timer.as_ref().unwrap();
-        worker.timers.borrow_mut().poll(*key, cx)
+        let (poll, old_waker) = worker.timers.borrow_mut().poll(*key, cx);
+        drop(old_waker); // out of the borrow: its drop may use the runtime
+        poll
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some((key, worker)) = self.timer.take() {
-            worker.timers.borrow_mut().remove(key);
+            let old_waker = worker.timers.borrow_mut().remove(key);
+            drop(old_waker); // out of the borrow: its drop may use the runtime
         }
     }
 }
