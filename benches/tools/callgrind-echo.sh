@@ -21,7 +21,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for server in corering tokio; do
     if [ "$server" = corering ]; then
-        set -- target/release/examples/echo --addr 127.0.0.1:0
+        set -- "${ECHO:-target/release/examples/echo}" --addr 127.0.0.1:0
     else
         set -- "$bench" --serve tokio
     fi

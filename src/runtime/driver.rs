@@ -93,9 +93,9 @@ pub(crate) struct Driver {
     /// Wakers due from completions reaped inside a driver call (a full SQ
     /// forced a submit); the worker wakes them outside the borrow.
     pub(crate) deferred: Vec<Waker>,
-    /// Orphans whose final completion came; the worker drops them outside
-    /// the borrow, as their drop may use the driver (closing an fd).
-    pub(crate) graveyard: Vec<Box<dyn Orphan>>,
+    /// Orphans whose final completion came, and wakers set aside; the
+    /// worker drops them outside the borrow.
+    pub(crate) graveyard: Graveyard,
     /// The provided-buffer ring, created on first use (`with_bufs`).
     bufs: Option<BufPool>,
     buf_config: (u16, u32),
@@ -117,7 +117,7 @@ impl Driver {
             closing: 0,
             shutting_down: false,
             deferred: Vec::new(),
-            graveyard: Vec::new(),
+            graveyard: Graveyard::default(),
             bufs: None,
             buf_config,
             to_pause: Vec::new(),
@@ -230,7 +230,7 @@ impl Driver {
             },
             Slot::Pending(waker) => {
                 if let Some(old) = set_waker(waker, cx) {
-                    self.graveyard.push(Box::new(old));
+                    self.graveyard.wakers.push(old);
                 }
                 Poll::Pending
             }
@@ -259,7 +259,7 @@ impl Driver {
             return Poll::Ready(None);
         }
         if let Some(old) = set_waker(waker, cx) {
-            self.graveyard.push(Box::new(old));
+            self.graveyard.wakers.push(old);
         }
         Poll::Pending
     }
@@ -294,14 +294,14 @@ impl Driver {
         };
         if let Some(w) = waker {
             // User code may run in a waker's drop: not under our borrow.
-            self.graveyard.push(Box::new(w));
+            self.graveyard.wakers.push(w);
         }
         if in_flight {
             self.ops[key] = Slot::Orphaned(owned);
             self.cancel(key as u64);
         } else {
             self.ops.remove(key);
-            self.graveyard.push(owned);
+            self.graveyard.orphans.push(owned);
         }
     }
 
@@ -309,7 +309,7 @@ impl Driver {
     /// of the driver's borrow.
     fn remove_op(&mut self, key: usize) {
         if let Slot::Multi { waker: Some(w), .. } = self.ops.remove(key) {
-            self.graveyard.push(Box::new(w));
+            self.graveyard.wakers.push(w);
         }
     }
 
@@ -519,7 +519,7 @@ impl Driver {
 /// ops to pause, and the buffer ring to spill into.
 struct Done<'a> {
     wakers: &'a mut Vec<Waker>,
-    graveyard: &'a mut Vec<Box<dyn Orphan>>,
+    graveyard: &'a mut Graveyard,
     to_pause: &'a mut Vec<usize>,
     bufs: Option<&'a mut BufPool>,
 }
@@ -561,7 +561,7 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'
             if !cqe.has_more()
                 && let Slot::Orphaned(owned) = ops.remove(key)
             {
-                done.graveyard.push(owned);
+                done.graveyard.orphans.push(owned);
             }
         }
         Slot::Done(_) => debug_assert!(false, "second completion for single-shot key {key}"),
@@ -590,5 +590,19 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) -> Option<Waker> {
     }
 }
 
-/// A waker set aside to be dropped out of the driver's borrow.
-impl Orphan for Waker {}
+/// What the driver is done with but must not drop under its own borrow
+/// (their drops may use the driver: close an fd, run a waker's code): the
+/// worker takes it and drops it after the borrow.
+#[derive(Default)]
+pub(crate) struct Graveyard {
+    /// Orphans whose final completion arrived.
+    pub(crate) orphans: Vec<Box<dyn Orphan>>,
+    /// Wakers replaced, or left by operations that ended.
+    pub(crate) wakers: Vec<Waker>,
+}
+
+impl Graveyard {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.orphans.is_empty() && self.wakers.is_empty()
+    }
+}

@@ -5,7 +5,7 @@
 use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
-use super::driver::{Driver, Orphan};
+use super::driver::{Driver, Graveyard};
 
 /// How long a shutdown waits for the kernel to finish cancelled operations.
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
@@ -16,7 +16,7 @@ pub(crate) enum Drain {
     Done,
     /// Still waiting; these orphans finished meanwhile and are to be
     /// dropped by the caller, outside the driver's borrow.
-    Waiting(Vec<Box<dyn Orphan>>),
+    Waiting(Graveyard),
     /// The kernel did not finish before the deadline (or the ring failed).
     Failed,
 }
