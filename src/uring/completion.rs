@@ -109,12 +109,15 @@ impl fmt::Debug for Completion {
 /// operations however large the batch is. Completions are copied out before
 /// they are yielded; the slot is handed back to the kernel at drop, even if
 /// iteration stopped early (the rest are then seen by the next batch) or the
-/// consumer panicked.
+/// consumer panicked. The ring keeps the head itself, so a batch that is
+/// leaked (`mem::forget`) never yields its completions again: its slots are
+/// handed back when the next batch starts.
 pub struct Completions<'a> {
     khead: &'a AtomicU32,
     cqes: *const Completion,
     mask: u32,
-    head: u32,
+    /// The ring's own consumer head, advanced as completions are taken.
+    head: &'a mut u32,
     tail: u32,
 }
 
@@ -124,15 +127,18 @@ impl<'a> Completions<'a> {
     /// `khead` and `ktail` are the CQ ring's head and tail, and `cqes` points
     /// to its `mask + 1` entries; all stay mapped for `'a`, and nothing else
     /// consumes this CQ meanwhile (the `&mut IoUring` borrow ensures that).
+    /// `head` is the consumer position: every entry before it was read.
     #[inline]
     pub(super) unsafe fn new(
         khead: &'a AtomicU32,
         ktail: &'a AtomicU32,
         cqes: *const Completion,
         mask: u32,
+        head: &'a mut u32,
     ) -> Completions<'a> {
-        // Relaxed: only this thread writes the head.
-        let head = khead.load(Ordering::Relaxed);
+        // Release: hand back whatever an earlier batch took and did not
+        // publish (it was leaked). Our reads of those entries come first.
+        khead.store(*head, Ordering::Release);
         // Acquire: pairs with the kernel's release of the tail, so the CQEs
         // up to `tail` are fully written before we read them.
         let tail = ktail.load(Ordering::Acquire);
@@ -145,20 +151,20 @@ impl Iterator for Completions<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Completion> {
-        if self.head == self.tail {
+        if *self.head == self.tail {
             return None;
         }
-        let idx = (self.head & self.mask) as usize;
+        let idx = (*self.head & self.mask) as usize;
         // SAFETY: `idx <= mask` indexes the CQE array (`new`'s contract), and
         // the entry lies before the tail we acquired, so the kernel finished
         // writing it and will not touch it until we publish a head past it.
         let cqe = unsafe { self.cqes.add(idx).read() };
-        self.head = self.head.wrapping_add(1);
+        *self.head = self.head.wrapping_add(1);
         Some(cqe)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.tail.wrapping_sub(self.head) as usize;
+        let n = self.tail.wrapping_sub(*self.head) as usize;
         (n, Some(n))
     }
 }
@@ -170,7 +176,7 @@ impl Drop for Completions<'_> {
     fn drop(&mut self) {
         // Release: our reads of the consumed entries happen before the kernel
         // may overwrite them.
-        self.khead.store(self.head, Ordering::Release);
+        self.khead.store(*self.head, Ordering::Release);
     }
 }
 

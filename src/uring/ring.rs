@@ -80,6 +80,10 @@ struct Sq {
 struct Cq {
     khead: *const AtomicU32,
     ktail: *const AtomicU32,
+    /// Our consumer position: advanced as completions are taken, published
+    /// to `khead` when a batch drops and again when the next one starts
+    /// (so a leaked batch neither loses nor repeats a completion).
+    head: u32,
     koverflow: *const AtomicU32,
     cqes: *const Completion,
     mask: u32,
@@ -203,9 +207,12 @@ impl IoUring {
             // SAFETY: `array` has `sq_entries` u32 slots inside the mapping.
             unsafe { array.add(i as usize).write(i) };
         }
+        let cq_head: *const AtomicU32 = cq_base.at(p.cq_off.head as usize);
         let cq = Cq {
-            khead: cq_base.at(p.cq_off.head as usize),
+            khead: cq_head,
             ktail: cq_base.at(p.cq_off.tail as usize),
+            // SAFETY: the head lies in the CQ mapping; only we write it.
+            head: unsafe { (*cq_head).load(Ordering::Relaxed) },
             koverflow: cq_base.at(p.cq_off.overflow as usize),
             cqes: cq_base.at(p.cq_off.cqes as usize),
             // SAFETY: written by the kernel before setup returned.
@@ -456,10 +463,11 @@ impl IoUring {
     /// of the tail now, one Release store of the head when it drops.
     #[inline]
     pub fn completions(&mut self) -> Completions<'_> {
+        let cq = &mut self.cq;
         // SAFETY: the cursors and CQE array point into the CQ mapping, which
         // lives as long as `self`; the `&mut self` borrow held by the
-        // iterator makes it the only consumer.
-        unsafe { Completions::new(&*self.cq.khead, &*self.cq.ktail, self.cq.cqes, self.cq.mask) }
+        // iterator makes it the only consumer, and `cq.head` is the head.
+        unsafe { Completions::new(&*cq.khead, &*cq.ktail, cq.cqes, cq.mask, &mut cq.head) }
     }
 
     /// Reap every available completion, calling `f` for each; returns the
