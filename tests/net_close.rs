@@ -6,6 +6,7 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
 use std::io::{Read, Write};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use common::bounded;
 use corering::net::{TcpListener, TcpStream};
+use corering::time::sleep;
 use corering::{Runtime, spawn};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -136,4 +138,66 @@ fn a_runtime_dropped_with_a_completed_echo_of_a_recv_buf_closes_the_socket() {
         Ok(b"hi".to_vec()),
         "the echo arrived but the socket was never closed after the runtime was dropped"
     );
+}
+
+/// A read whose completion was reaped but never collected, dropped with
+/// its stream as `block_on` returns: its data (holding the fd) goes to the
+/// driver's graveyard with nothing queued; the flush still drops it and
+/// submits the close it queues.
+#[test]
+fn a_stream_dropped_with_a_completed_uncollected_read_as_block_on_returns_is_closed() {
+    bounded(LIMIT, || {
+        let rt = Runtime::builder().pin(false).build().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut peer = rt.block_on(async {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut peer, _) = listener.accept().unwrap();
+            let mut read = Box::pin(stream.read(vec![0u8; 16]));
+            // Submit the read (polled once, pending).
+            poll_fn(|cx| {
+                assert!(read.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            peer.write_all(b"x").unwrap();
+            // The worker parks and reaps the read's completion; the read
+            // future is not polled again.
+            sleep(Duration::from_millis(50)).await;
+            drop(read);
+            drop(stream);
+            peer
+        });
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let res = peer.read(&mut [0u8; 16]);
+        drop(rt);
+        assert!(
+            matches!(res, Ok(0)),
+            "the peer did not see end of stream after block_on returned: {res:?}"
+        );
+    });
+}
+
+/// The same when `block_on`'s future panics: the socket it held is dropped
+/// during the unwind, and its close is submitted before the panic leaves
+/// `block_on` (the caller catches it and keeps the runtime, idle).
+#[test]
+fn a_stream_dropped_by_a_panicking_block_on_future_is_closed() {
+    bounded(LIMIT, || {
+        let rt = Runtime::builder().pin(false).build().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let _stream = TcpStream::connect(addr).await.unwrap();
+                panic!("the future fails while holding the stream");
+            })
+        }));
+        assert!(res.is_err());
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let res = peer.read(&mut [0u8; 16]);
+        drop(rt);
+        assert!(matches!(res, Ok(0)), "the peer did not see end of stream: {res:?}");
+    });
 }

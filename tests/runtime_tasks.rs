@@ -455,3 +455,21 @@ fn a_runtime_in_a_thread_local_is_dropped_at_thread_exit_without_aborting() {
 fn metrics() -> corering::Metrics {
     corering::metrics().unwrap()
 }
+
+/// The output of a detached task (its handle dropped) is dropped by the
+/// task, and a panic in that drop is caught: it must not unwind through
+/// the worker out of `block_on`.
+#[test]
+fn a_detached_tasks_output_panicking_in_drop_does_not_panic_block_on() {
+    bounded(LIMIT, || {
+        let rt = rt();
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                drop(corering::spawn(async { PanicOnDrop }));
+                sleep(Duration::from_millis(10)).await;
+                7
+            })
+        }));
+        assert_eq!(res.ok(), Some(7), "block_on panicked from a detached task's output drop");
+    });
+}

@@ -342,3 +342,60 @@ fn timers_pending_does_not_count_fired_timers() {
         });
     });
 }
+
+/// Returns the scheduled instants of the ticks after a stall of `stall`
+/// past the first tick, and when the stall ended.
+fn ticks_after_a_short_stall(
+    behavior: MissedTickBehavior,
+    period: Duration,
+    stall: Duration,
+) -> (Instant, Vec<Instant>) {
+    rt().block_on(async move {
+        let mut every = interval(period);
+        every.set_missed_tick_behavior(behavior);
+        every.tick().await;
+        std::thread::sleep(stall);
+        let resumed = Instant::now();
+        let mut ticks = Vec::new();
+        for _ in 0..3 {
+            ticks.push(every.tick().await);
+        }
+        (resumed, ticks)
+    })
+}
+
+/// `Skip` after a stall shorter than the lateness tolerance
+/// (`timer_resolution` + 5 ms) but longer than several periods: the missed
+/// ticks are skipped, not fired at once (an on-time tick never gets a next
+/// deadline already in the past).
+#[test]
+fn interval_skip_with_a_short_period_does_not_burst_after_a_stall() {
+    bounded(LIMIT, || {
+        let period = Duration::from_millis(1);
+        let (resumed, ticks) =
+            ticks_after_a_short_stall(MissedTickBehavior::Skip, period, Duration::from_millis(4));
+        // ticks[0] is the overdue tick (fires at once); the next must not
+        // be a missed one.
+        assert!(
+            ticks[1] > resumed,
+            "Skip fired a missed tick after the stall: {:?} before it ended ({ticks:?})",
+            resumed - ticks[1]
+        );
+    });
+}
+
+/// `Delay` after the same short stall: the next tick comes a period after
+/// the overdue one, not at once.
+#[test]
+fn interval_delay_with_a_short_period_does_not_burst_after_a_stall() {
+    bounded(LIMIT, || {
+        let period = Duration::from_millis(1);
+        let (resumed, ticks) =
+            ticks_after_a_short_stall(MissedTickBehavior::Delay, period, Duration::from_millis(4));
+        assert!(
+            ticks[1] >= resumed + period,
+            "Delay fired the next tick {:?} before the stall ended ({ticks:?})",
+            resumed.saturating_duration_since(ticks[1])
+        );
+    });
+}

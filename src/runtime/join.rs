@@ -64,6 +64,21 @@ impl<T> std::ops::Deref for CancelOnDrop<T> {
     }
 }
 
+impl<T> CancelOnDrop<T> {
+    /// Hand the task's result to its handle; with no handle left, drop it
+    /// here, where a panic in its drop is caught rather than unwinding
+    /// through the worker.
+    fn complete(&self, result: Result<T, JoinError>) {
+        if Rc::strong_count(&self.0) > 1 {
+            return self.0.finish(result);
+        }
+        self.0.finished.set(true);
+        if catch_unwind(AssertUnwindSafe(|| drop(result))).is_err() {
+            tracing::warn!("the output of a detached task panicked while dropped");
+        }
+    }
+}
+
 impl<T> Drop for CancelOnDrop<T> {
     fn drop(&mut self) {
         if !self.0.finished.get() {
@@ -87,7 +102,7 @@ impl<F: Future> Future for TaskFuture<F> {
             // Dropped here, so that a panic in its drop is the task's
             // panic, not the worker's.
             let dropped = catch_unwind(AssertUnwindSafe(|| this.future.set(None)));
-            this.state.finish(Err(match dropped {
+            this.state.complete(Err(match dropped {
                 Ok(()) => JoinError(Repr::Cancelled),
                 Err(panic) => JoinError(Repr::Panic(Mutex::new(panic))),
             }));
@@ -105,7 +120,7 @@ impl<F: Future> Future for TaskFuture<F> {
         };
         // Whatever the future still holds goes now, its panic caught too.
         let dropped = catch_unwind(AssertUnwindSafe(|| future.set(None)));
-        this.state.finish(match (result, dropped) {
+        this.state.complete(match (result, dropped) {
             (Ok(_), Err(panic)) => Err(JoinError(Repr::Panic(Mutex::new(panic)))),
             (result, _) => result,
         });

@@ -148,7 +148,10 @@ impl Worker {
         let waker = header.waker();
         let mut cx = Context::from_waker(&waker);
         self.block_on_woken.set(true);
-        let out = {
+        // Flushes when dropped, after the future (declared before it), on
+        // return and on unwind alike.
+        let _flush = Flush(self);
+        {
             // Dropped at the end of this block, before the flush.
             let mut future = std::pin::pin!(future);
             loop {
@@ -164,9 +167,7 @@ impl Worker {
                     panic!("corering worker: io_uring_enter failed: {e}");
                 }
             }
-        };
-        self.flush();
-        out
+        }
     }
 
     /// Hand the kernel what is queued when `block_on` returns: the closes
@@ -178,19 +179,20 @@ impl Worker {
     fn flush(&self) {
         for _ in 0..4 {
             let mut wakers = self.wakers.take();
-            let mut driver = self.driver.borrow_mut();
-            if driver.queued() == 0 {
-                break;
-            }
-            let res = driver.submit(&mut wakers);
+            let Ok(mut driver) = self.driver.try_borrow_mut() else { return };
+            // What is done with goes first: an orphan's drop may queue the
+            // close of the fd it held.
             wakers.append(&mut driver.deferred);
             let dead = std::mem::take(&mut driver.graveyard);
             drop(driver);
             drop(dead);
+            let mut driver = self.driver.borrow_mut();
+            let res = if driver.queued() == 0 { None } else { Some(driver.submit(&mut wakers)) };
+            drop(driver);
             // Tasks woken here run at the next `block_on`.
             wake_all(&mut wakers);
             self.wakers.set(wakers);
-            if res.is_err() {
+            if !matches!(res, Some(Ok(()))) {
                 break;
             }
         }
@@ -327,6 +329,15 @@ impl Worker {
             }
         }
         self.run_queue.borrow_mut().clear();
+    }
+}
+
+/// Runs `Worker::flush` when `block_on` ends, however it ends.
+struct Flush<'a>(&'a Worker);
+
+impl Drop for Flush<'_> {
+    fn drop(&mut self) {
+        self.0.flush();
     }
 }
 

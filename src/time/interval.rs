@@ -89,7 +89,7 @@ impl Interval {
         let resolution = context::current().map_or(Duration::ZERO, |w| w.timer_resolution());
         let missed = now.saturating_duration_since(scheduled) > resolution + LATE_MARGIN;
         let next = match self.missed {
-            _ if !missed => on_schedule,
+            _ if !missed && on_schedule > now => on_schedule,
             MissedTickBehavior::Burst => on_schedule,
             MissedTickBehavior::Delay => super::after(now, self.period),
             MissedTickBehavior::Skip => {

@@ -49,7 +49,10 @@ impl TcpStream {
     /// # Errors
     ///
     /// The kernel's error for the last address tried: `ConnectionRefused`,
-    /// `HostUnreachable`, ...; or the resolver's.
+    /// `HostUnreachable`, ...; or the resolver's. Addresses are tried one
+    /// after another, each until it succeeds or fails: one that never
+    /// answers holds the connect until the kernel gives up on it (minutes),
+    /// so bound it with [`crate::time::timeout`] where that matters.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
