@@ -37,9 +37,7 @@ fn inert(mut func: ItemFn) -> TokenStream {
     // `Ok(())` infers its error type as it would have (no second error).
     let output = match &func.sig.output {
         syn::ReturnType::Default => Some(quote!(())),
-        syn::ReturnType::Type(_, ty) if !matches!(**ty, syn::Type::ImplTrait(_)) => {
-            Some(quote!(#ty))
-        }
+        syn::ReturnType::Type(_, ty) if nameable(ty) => Some(quote!(#ty)),
         syn::ReturnType::Type(..) => None,
     };
     let block = match output {
@@ -57,6 +55,19 @@ fn inert(mut func: ItemFn) -> TokenStream {
     *func.block = syn::parse2(block).expect("a block");
     func.sig.asyncness = None;
     quote!(#func)
+}
+
+/// Whether `ty` can be written as a future's `Output` in a type: not `!`,
+/// and no `impl Trait` anywhere inside.
+fn nameable(ty: &syn::Type) -> bool {
+    fn has_impl(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "impl",
+            proc_macro2::TokenTree::Group(g) => has_impl(g.stream()),
+            _ => false,
+        })
+    }
+    !matches!(ty, syn::Type::Never(_)) && !has_impl(quote!(#ty))
 }
 
 /// Report `err` but still emit the user's item, so editors keep working.
