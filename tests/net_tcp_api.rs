@@ -214,3 +214,32 @@ fn addresses_may_be_strings_host_port_pairs_or_lists_tried_in_turn() {
         });
     });
 }
+
+#[test]
+fn std_sockets_in_blocking_mode_are_adopted_with_from_std() {
+    bounded(Duration::from_secs(30), || {
+        rt().block_on(async {
+            // Both made by std, both left in blocking mode.
+            let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = std_listener.local_addr().unwrap();
+            let listener = TcpListener::from_std(std_listener);
+            let std_client = std::net::TcpStream::connect(addr).unwrap();
+            let client = TcpStream::from_std(std_client);
+            let (server, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+
+            // A read with nothing to read yet: the write comes from a task
+            // of the same worker, so the worker must keep running meanwhile.
+            let writer = spawn(async move {
+                corering::time::sleep(Duration::from_millis(20)).await;
+                client.write_all(b"adopted").await.0.unwrap();
+                client
+            });
+            let (n, buf) = server.read(vec![0u8; 16]).await;
+            assert_eq!(&buf[..n.unwrap()], b"adopted");
+            drop(writer.await.unwrap());
+            let (n, _) = server.read(vec![0u8; 16]).await;
+            assert_eq!(n.unwrap(), 0, "end of stream after the client dropped");
+        });
+    });
+}

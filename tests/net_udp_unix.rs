@@ -109,3 +109,33 @@ fn unix_pair_readv_and_writev() {
         });
     });
 }
+
+#[test]
+fn std_udp_and_unix_sockets_are_adopted_with_from_std() {
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let a = UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+            let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let (res, _) = a.send_to(b"dgram", b.local_addr().unwrap()).await;
+            assert_eq!(res.unwrap(), 5);
+            let mut got = [0u8; 8];
+            let (n, from) = b.recv_from(&mut got).unwrap();
+            assert_eq!((&got[..n], from), (&b"dgram"[..], a.local_addr().unwrap()));
+
+            let dir =
+                std::env::temp_dir().join(format!("corering-from-std-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("sock");
+            let listener =
+                UnixListener::from_std(std::os::unix::net::UnixListener::bind(&path).unwrap());
+            let client =
+                UnixStream::from_std(std::os::unix::net::UnixStream::connect(&path).unwrap());
+            let (server, _) = listener.accept().await.unwrap();
+            client.write_all(b"unix").await.0.unwrap();
+            let (n, buf) = server.read(vec![0u8; 8]).await;
+            assert_eq!(&buf[..n.unwrap()], b"unix");
+            drop((client, server, listener));
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+    });
+}

@@ -56,6 +56,13 @@ impl UdpSocket {
         })
     }
 
+    /// Adopt a UDP socket created elsewhere (configured with socket2, inherited
+    /// from a parent, ...). Its blocking mode does not matter: io_uring
+    /// never blocks on it.
+    pub fn from_std(socket: std::net::UdpSocket) -> UdpSocket {
+        UdpSocket { fd: SharedFd::new(OwnedFd::from(socket)) }
+    }
+
     /// Set the default peer, for [`send`](Self::send) and
     /// [`recv`](Self::recv) (and to receive only from it); `addr` as for
     /// [`UdpSocket::bind`].

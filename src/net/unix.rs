@@ -49,6 +49,13 @@ impl UnixListener {
         Ok(UnixListener { acceptor: Acceptor::new(SharedFd::new(OwnedFd::from(socket))) })
     }
 
+    /// Adopt a listening socket created elsewhere (configured with socket2, inherited
+    /// from a parent, ...). Its blocking mode does not matter: io_uring
+    /// never blocks on it.
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> UnixListener {
+        UnixListener { acceptor: Acceptor::new(SharedFd::new(OwnedFd::from(listener))) }
+    }
+
     /// Accept a connection.
     ///
     /// # Errors
@@ -146,6 +153,13 @@ impl UnixStream {
         let fd = SharedFd::new(OwnedFd::from(socket));
         ops::connect(&fd, addr).await?;
         Ok(UnixStream { fd })
+    }
+
+    /// Adopt a connected socket created elsewhere (configured with socket2, inherited
+    /// from a parent, ...). Its blocking mode does not matter: io_uring
+    /// never blocks on it.
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
+        UnixStream { fd: SharedFd::new(OwnedFd::from(stream)) }
     }
 
     /// A connected pair (`socketpair`).

@@ -99,6 +99,13 @@ impl TcpListener {
         Ok(TcpListener { acceptor: Acceptor::new(SharedFd::new(OwnedFd::from(socket))) })
     }
 
+    /// Adopt a listening socket created elsewhere (configured with socket2, inherited
+    /// from a parent, ...). Its blocking mode does not matter: io_uring
+    /// never blocks on it.
+    pub fn from_std(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener { acceptor: Acceptor::new(SharedFd::new(OwnedFd::from(listener))) }
+    }
+
     /// The bound address (with the port the kernel chose for port 0).
     ///
     /// # Errors

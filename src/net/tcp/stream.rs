@@ -72,6 +72,13 @@ impl TcpStream {
         Ok(TcpStream { fd })
     }
 
+    /// Adopt a connected socket created elsewhere (configured with socket2, inherited
+    /// from a parent, ...). Its blocking mode does not matter: io_uring
+    /// never blocks on it.
+    pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream::from_fd(OwnedFd::from(stream))
+    }
+
     pub(crate) fn from_fd(fd: OwnedFd) -> TcpStream {
         TcpStream { fd: SharedFd::new(fd) }
     }
