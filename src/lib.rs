@@ -20,7 +20,8 @@
 //!
 //! The layers, bottom up: [`uring`] (corering's own io_uring engine on raw
 //! syscalls), [`runtime`] (workers, tasks, wakers, operations, the idle
-//! park), [`time`] (timers).
+//! park), [`time`] (timers), and [`net`] (sockets) with [`buf`] (the
+//! owned-buffer traits its I/O takes).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(

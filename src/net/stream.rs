@@ -91,7 +91,7 @@ macro_rules! stream_io_methods {
         ///
         /// # Panics
         ///
-        /// Outside a corering runtime.
+        /// The stream panics when polled outside a corering runtime.
         pub fn recv_stream(&self) -> $crate::net::RecvStream {
             $crate::net::RecvStream::new(self.fd.clone(), $crate::net::DEFAULT_RECV_LIMIT)
         }

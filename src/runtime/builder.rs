@@ -81,8 +81,8 @@ impl Builder {
     }
 
     /// Pin the worker thread to one CPU (default on): the first CPU of the
-    /// process's allowed set, so `taskset -c 3 prog` runs on CPU 3, or the
-    /// one given to [`Builder::cpu`]. The thread's previous CPU set is
+    /// calling thread's current set, so `taskset -c 3 prog` runs on CPU 3,
+    /// or the one given to [`Builder::cpu`]. The thread's previous CPU set is
     /// restored when the runtime is dropped.
     pub fn pin(&mut self, pin: bool) -> &mut Builder {
         self.pin = pin;

@@ -302,7 +302,8 @@ impl Future for YieldNow {
 }
 
 // What may cross threads, checked at compile time. (`Runtime`, `Handle`,
-// `JoinHandle`, `Sleep`, `Interval` may not: see their compile_fail docs.)
+// `JoinHandle` and `Sleep` may not: see their compile_fail docs; nor may
+// `Interval`, which holds a `Sleep`.)
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<JoinError>();

@@ -8,8 +8,10 @@
 //!
 //! A wake on the task's own worker pushes the id onto the local run queue.
 //! A wake from elsewhere pushes it into the worker's inbox and, only if the
-//! worker is parked in the kernel, writes its eventfd, which the worker
-//! watches with a READ on its ring.
+//! worker is parked in the kernel, wakes it: with a `MSG_RING` from the
+//! waking thread's own ring if that thread runs a corering worker,
+//! otherwise by writing the worker's eventfd, which the worker watches with
+//! a READ on its ring.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -2,7 +2,8 @@
 //! timers, and the loop that turns them.
 //!
 //! Each tick polls at most `event_budget` ready tasks, fires due timers,
-//! then enters the kernel once: without waiting if anything is runnable,
+//! then enters the kernel once (or, with nothing queued and nothing in the
+//! kernel, only reads the CQ): without waiting if anything is runnable,
 //! otherwise parked until a completion, a remote wake, or the nearest timer
 //! deadline (`IORING_ENTER_EXT_ARG`), whichever comes first. That deadline
 //! is rounded up to the worker's timer grid (`Builder::timer_resolution`),

@@ -1,8 +1,10 @@
 //! Timers: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
 //!
 //! Each worker keeps one timer store; the worker's idle park is bounded by
-//! its nearest deadline, so timers need no thread and no SQE of their own.
-//! Timer futures belong to the worker that first polls them (`!Send`).
+//! its nearest deadline, rounded up to the worker's timer grid
+//! (`Builder::timer_resolution`), so timers need no thread and no SQE of
+//! their own. Timer futures are `!Send`; a `Sleep` registers on the worker
+//! polling it, and moves if another worker polls it later.
 
 mod interval;
 mod sleep;

@@ -105,8 +105,9 @@ impl fmt::Debug for Completion {
 /// An iterator over the completions available when it was created.
 ///
 /// It loads the kernel's CQ tail once (Acquire) when created and stores the
-/// new head once (Release) when dropped, so reaping a batch costs two atomic
-/// operations however large the batch is. Completions are copied out before
+/// new head once (Release) when dropped, so reaping a batch costs a few
+/// atomic operations however large the batch is (the head is also stored
+/// when a batch starts, for a batch that was leaked). Completions are copied out before
 /// they are yielded; the slot is handed back to the kernel at drop, even if
 /// iteration stopped early (the rest are then seen by the next batch) or the
 /// consumer panicked. The ring keeps the head itself, so a batch that is

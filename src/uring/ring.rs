@@ -460,7 +460,8 @@ impl IoUring {
     }
 
     /// The completions available now, as a batch iterator: one Acquire load
-    /// of the tail now, one Release store of the head when it drops.
+    /// of the tail now, one Release store of the head when it drops (and
+    /// one now, for a batch that was leaked).
     #[inline]
     pub fn completions(&mut self) -> Completions<'_> {
         let cq = &mut self.cq;
