@@ -276,4 +276,27 @@ mod tests {
         let far = origin + Duration::from_secs(u64::MAX / 4);
         assert!(wake_point(far, origin, Duration::from_secs(7)) >= far);
     }
+
+    #[test]
+    fn pending_counts_timers_not_fired_and_not_removed() {
+        let mut timers = Timers::default();
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let (a, b, c) =
+            (timers.insert(t0 + s), timers.insert(t0 + 2 * s), timers.insert(t0 + 3 * s));
+        assert_eq!(timers.pending(), 3);
+        assert_eq!(timers.fire_due(t0 + s, &mut Vec::new()), 1);
+        assert_eq!(timers.pending(), 2, "a fired");
+        let _ = timers.remove(a);
+        assert_eq!(timers.pending(), 2, "removing a fired timer changes nothing");
+        timers.reset(b, t0 + 4 * s);
+        assert_eq!(timers.pending(), 2, "resetting an unfired timer changes nothing");
+        assert_eq!(timers.fire_due(t0 + 3 * s, &mut Vec::new()), 1);
+        assert_eq!(timers.pending(), 1, "c fired");
+        timers.reset(c, t0 + 5 * s);
+        assert_eq!(timers.pending(), 2, "c armed again");
+        let _ = timers.remove(b);
+        let _ = timers.remove(c);
+        assert_eq!(timers.pending(), 0);
+    }
 }
