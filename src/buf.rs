@@ -39,13 +39,14 @@ pub unsafe trait IoBuf: 'static {
     where
         Self: Sized,
     {
+        let past = |n: usize| n.checked_add(1).expect("slice range out of bounds");
         let begin = match range.start_bound() {
             Bound::Included(&n) => n,
-            Bound::Excluded(&n) => n + 1,
+            Bound::Excluded(&n) => past(n),
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Bound::Included(&n) => n + 1,
+            Bound::Included(&n) => past(n),
             Bound::Excluded(&n) => n,
             Bound::Unbounded => self.bytes_total(),
         };
@@ -240,6 +241,9 @@ unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
     unsafe fn set_init(&mut self, len: usize) {
+        if len == 0 {
+            return; // nothing was written: the buffer stays as it was
+        }
         let init = self.buf.bytes_init();
         if init < self.begin {
             // The range started past the initialised bytes: zero the gap so

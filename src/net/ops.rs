@@ -13,10 +13,20 @@ use crate::runtime::fd::SharedFd;
 use crate::runtime::op::{Op, OpData};
 use crate::uring::{Completion, IoUring, SqFull};
 
-/// The kernel takes at most `u32::MAX` bytes per operation.
+/// The most bytes one read or write moves on Linux (`MAX_RW_COUNT`); a
+/// longer one would be refused (`EINVAL`), not shortened, by io_uring's
+/// send and recv, so ask for this much and let the caller loop, as `read`
+/// and `write` do.
+const MAX_RW: usize = 0x7fff_f000;
+
+/// A buffer length as an SQE takes it, capped at [`MAX_RW`].
 fn len32(n: usize) -> u32 {
-    n.min(u32::MAX as usize) as u32
+    n.min(MAX_RW) as u32
 }
+
+/// The most iovecs one `readv`/`writev` takes (`UIO_MAXIOV`): the rest of
+/// the buffers are left for the caller's next call, as a partial transfer.
+const MAX_IOVECS: usize = libc::UIO_MAXIOV as usize;
 
 fn ok(res: Result<crate::uring::Prepped<'_>, SqFull>) -> Result<(), SqFull> {
     res.map(|_| ())
@@ -109,6 +119,7 @@ pub(crate) async fn readv<B: IoBufMut>(
 ) -> (io::Result<usize>, Vec<B>) {
     let iovecs = bufs
         .iter_mut()
+        .take(MAX_IOVECS)
         .map(|b| libc::iovec { iov_base: b.stable_mut_ptr().cast(), iov_len: b.bytes_total() })
         .collect();
     let (cqe, mut op) = Op::new(Vectored { fd: fd.clone(), bufs, iovecs, write: false }).await;
@@ -116,6 +127,9 @@ pub(crate) async fn readv<B: IoBufMut>(
     if let Ok(mut n) = res {
         for b in &mut op.bufs {
             let filled = n.min(b.bytes_total());
+            if filled == 0 {
+                continue; // an empty part, or none of the bytes: left as it was
+            }
             // SAFETY: the kernel filled the buffers in order, `n` bytes in all.
             unsafe { b.set_init(filled) };
             n -= filled;
@@ -127,6 +141,7 @@ pub(crate) async fn readv<B: IoBufMut>(
 pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
     let iovecs = bufs
         .iter()
+        .take(MAX_IOVECS)
         .map(|b| libc::iovec {
             iov_base: b.stable_ptr().cast_mut().cast(),
             iov_len: b.bytes_init(),
@@ -267,7 +282,11 @@ pub(crate) async fn close(fd: SharedFd) -> io::Result<()> {
             cqe.result().map(drop)
         }
         Err(shared) => {
-            drop(shared);
+            // Others hold the fd (a `RecvStream`, an operation in flight):
+            // end the connection now, for the peer and for them; the fd is
+            // closed when the last of them goes. Not every socket can be
+            // shut down (one never connected): that changes nothing here.
+            let _ = shutdown(&shared, std::net::Shutdown::Both).await;
             Ok(())
         }
     }

@@ -120,6 +120,11 @@ unsafe impl IoBuf for RecvBuf {
 /// The receive side of a socket as a stream of [`RecvBuf`]s; see
 /// `TcpStream::recv_stream`. Ends (`None`) at end of stream; an error ends
 /// it after being yielded.
+///
+/// Once polled, it receives ahead of its reader (up to its unread bound).
+/// Dropping it discards what it received and did not yield, and whatever
+/// the kernel hands it before its cancel lands: so read a socket through
+/// one `RecvStream` to its end, rather than switching to `read` midway.
 pub struct RecvStream {
     fd: SharedFd,
     /// The armed receive, and the worker it is armed on (whose buffer ring

@@ -112,9 +112,12 @@ macro_rules! stream_io_methods {
         }
 
         /// Close the socket through the ring and wait for the result.
-        /// Dropping it closes it too, without waiting. If operations on it
-        /// are still in flight (a dropped read, a split half), the close
-        /// happens when the last one ends, and this returns at once.
+        /// Dropping it closes it too, without waiting. If something else
+        /// still holds the socket (a [`RecvStream`](crate::net::RecvStream),
+        /// an operation in flight), the socket is shut down in both
+        /// directions at once, so the peer sees the end and those holders
+        /// see end of stream or `EPIPE`, and the fd itself is closed when the
+        /// last of them goes.
         ///
         /// # Errors
         ///

@@ -44,7 +44,7 @@ impl UnixListener {
     /// The kernel's error, e.g. `AddrInUse` if `path` exists.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
-        socket.bind(&SockAddr::unix(path)?)?;
+        socket.bind(&unix_addr(path.as_ref())?)?;
         socket.listen(1024)?;
         Ok(UnixListener { acceptor: Acceptor::new(SharedFd::new(OwnedFd::from(socket))) })
     }
@@ -148,7 +148,7 @@ impl UnixStream {
     ///
     /// The kernel's error: `NotFound`, `ConnectionRefused`, ...
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let addr = SockAddr::unix(path)?;
+        let addr = unix_addr(path.as_ref())?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
         let fd = SharedFd::new(OwnedFd::from(socket));
         ops::connect(&fd, addr).await?;
@@ -206,4 +206,19 @@ impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnixStream").field("fd", &self.fd.raw()).finish()
     }
+}
+
+/// The socket address of `path`. A NUL inside the path is refused
+/// (`InvalidInput`, as std does) rather than cut the path short; a leading
+/// NUL names an abstract address.
+fn unix_addr(path: &Path) -> io::Result<SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.iter().skip(1).any(|&b| b == 0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a Unix socket path may not contain a NUL byte",
+        ));
+    }
+    SockAddr::unix(path)
 }

@@ -133,7 +133,8 @@ impl TcpStream {
     }
 
     /// Split into a read half and a write half, each usable from its own
-    /// task on this worker; the socket closes when both are dropped.
+    /// task on this worker. Dropping the write half shuts down the write
+    /// side; the socket closes when both are dropped.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         (OwnedReadHalf { fd: self.fd.clone() }, OwnedWriteHalf { fd: self.fd })
     }
@@ -168,9 +169,19 @@ pub struct OwnedReadHalf {
 }
 
 /// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
+/// Dropping it shuts down the write side (the peer reads end of stream),
+/// as dropping a whole stream would; the read half keeps reading.
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
     fd: SharedFd,
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        // Synchronous: one syscall per connection, and the drop cannot wait
+        // for the ring. Fails harmlessly if the socket is already shut.
+        let _ = SockRef::from(&self.fd).shutdown(std::net::Shutdown::Write);
+    }
 }
 
 impl OwnedReadHalf {
