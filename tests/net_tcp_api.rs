@@ -243,3 +243,41 @@ fn std_sockets_in_blocking_mode_are_adopted_with_from_std() {
         });
     });
 }
+
+#[test]
+fn many_tasks_giving_up_on_accept_leave_a_waiting_acceptor_served() {
+    bounded(Duration::from_secs(30), || {
+        rt().block_on(async {
+            let listener = std::rc::Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let addr = listener.local_addr().unwrap();
+            // 200 tasks wait on accept, then give up (more than the waiter
+            // list keeps before it wakes everyone to prune).
+            let quitters: Vec<_> = (0..200)
+                .map(|_| {
+                    let listener = listener.clone();
+                    spawn(async move {
+                        let r =
+                            corering::time::timeout(Duration::from_millis(5), listener.accept())
+                                .await;
+                        assert!(r.is_err(), "nobody connected yet");
+                    })
+                })
+                .collect();
+            // One acceptor that stays, registered among them.
+            let stayer = {
+                let listener = listener.clone();
+                spawn(async move { listener.accept().await.map(|(_, peer)| peer) })
+            };
+            for q in quitters {
+                q.await.unwrap();
+            }
+            let client = TcpStream::connect(addr).await.unwrap();
+            let peer = corering::time::timeout(Duration::from_secs(5), stayer)
+                .await
+                .expect("the waiting acceptor was not woken")
+                .unwrap()
+                .unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+        });
+    });
+}

@@ -11,6 +11,11 @@ use crate::net::ops::AcceptMulti;
 use crate::runtime::fd::SharedFd;
 use crate::runtime::op::MultiOp;
 
+/// Tasks remembered as waiting on one listener before they are all woken
+/// (each still waiting registers again when polled): a waiter whose accept
+/// was dropped is never told apart, so this bounds what they cost.
+const MAX_WAITERS: usize = 64;
+
 /// Accepted connections queued for a listener nobody is accepting on;
 /// past this the multishot accept pauses (the kernel's backlog holds the
 /// rest).
@@ -50,14 +55,26 @@ impl Acceptor {
         Acceptor { fd, op: RefCell::new(None), waiters, fan_out }
     }
 
+    /// Remember `task` as waiting for a connection.
+    fn wait(&self, task: &Waker) {
+        let mut waiters = self.waiters.0.lock().unwrap_or_else(|e| e.into_inner());
+        if waiters.iter().any(|w| w.will_wake(task)) {
+            return;
+        }
+        if waiters.len() >= MAX_WAITERS {
+            // Some are likely gone (their accept dropped): wake them all;
+            // those still waiting come back.
+            let stale = std::mem::take(&mut *waiters);
+            drop(waiters);
+            stale.into_iter().for_each(Waker::wake);
+            waiters = self.waiters.0.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        waiters.push(task.clone());
+    }
+
     /// The next accepted connection's fd.
     pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
-        {
-            let mut waiters = self.waiters.0.lock().unwrap_or_else(|e| e.into_inner());
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
-        }
+        let task = cx.waker();
         let mut cx = Context::from_waker(&self.fan_out);
         let mut slot = self.op.borrow_mut();
         loop {
@@ -65,7 +82,10 @@ impl Acceptor {
                 MultiOp::with_limit(AcceptMulti { fd: self.fd.clone() }, ACCEPT_QUEUE)
             });
             let cqe = match op.poll_next(&mut cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.wait(task);
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => {
                     *slot = None;
                     continue;
