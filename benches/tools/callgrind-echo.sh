@@ -1,8 +1,9 @@
 #!/bin/sh
 # User-space instructions per echoed message, corering's server against
-# tokio's, counted by callgrind (repeatable, whatever else the machine does;
-# the kernel's work is not counted). examples/echo_client drives each
-# server in turn from CPU 1.
+# tokio's, counted by callgrind (whatever else the machine does; the
+# kernel's work is not counted). corering's figure moves by a few percent
+# between runs, since how many messages share a tick depends on timing.
+# examples/echo_client drives each server in turn from CPU 1.
 #
 # corering runs as examples/echo (one thread: valgrind serialises threads
 # and holds its lock across io_uring_enter, so corering's server cannot run

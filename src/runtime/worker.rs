@@ -264,20 +264,21 @@ impl Worker {
     }
 
     fn run_task(&self, id: TaskId) {
-        let (header, mut future) = {
+        let (waker, mut future) = {
             let mut tasks = self.tasks.borrow_mut();
             match tasks.get_mut(id.key as usize) {
                 Some(slot) if slot.header.id() == id => match slot.future.take() {
-                    Some(f) => (slot.header.clone(), f),
+                    Some(f) => {
+                        slot.header.clear_notified();
+                        (slot.header.waker(), f)
+                    }
                     None => return,
                 },
                 // Finished (maybe the slot was reused): a stale wake.
                 _ => return,
             }
         };
-        header.clear_notified();
         self.driver.borrow_mut().counters.tasks_polled += 1;
-        let waker = header.waker();
         self.polling.set(Some(id));
         let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
         self.polling.set(None);
