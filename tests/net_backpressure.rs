@@ -169,3 +169,74 @@ fn eight_buffers_under_64_connections_lose_nothing() {
         }
     });
 }
+
+/// Two 64-byte buffers under 8 connections of 128 KiB each, three times:
+/// the ring runs dry all the time, and every receive must come back to life
+/// (re-arm after `ENOBUFS`) when buffers return, losing nothing.
+#[test]
+fn two_tiny_buffers_under_eight_busy_connections_never_stall() {
+    bounded(Duration::from_secs(120), || {
+        for round in 0..3 {
+            let rt =
+                Runtime::builder().pin(false).buf_ring_entries(2).buf_size(64).build().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let clients: Vec<_> = (0..8)
+                .map(|id| {
+                    std::thread::spawn(move || {
+                        let mut s = std::net::TcpStream::connect(addr).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        let msg = pattern(id + 100 * round, 128 * 1024);
+                        let mut w = s.try_clone().unwrap();
+                        let writer = {
+                            let msg = msg.clone();
+                            std::thread::spawn(move || w.write_all(&msg).unwrap())
+                        };
+                        let mut got = vec![0u8; msg.len()];
+                        let res = s.read_exact(&mut got);
+                        writer.join().unwrap();
+                        res.map_err(|e| {
+                            format!("round {round} client {id}: {e} (a stalled receive)")
+                        })?;
+                        if got != msg {
+                            return Err(format!(
+                                "round {round} client {id}: bytes lost or reordered"
+                            ));
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let watcher = {
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+                    done.store(true, std::sync::atomic::Ordering::SeqCst);
+                    results
+                })
+            };
+            rt.block_on(async {
+                drop(spawn(async move {
+                    loop {
+                        let (stream, _) = listener.accept().await.unwrap();
+                        drop(spawn(async move {
+                            let mut recv = stream.recv_stream();
+                            while let Some(Ok(buf)) = recv.next().await {
+                                if stream.write_all(buf).await.0.is_err() {
+                                    return;
+                                }
+                            }
+                        }));
+                    }
+                }));
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    corering::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+            for r in watcher.join().unwrap() {
+                r.unwrap();
+            }
+        }
+    });
+}

@@ -34,6 +34,11 @@ pub const DEFAULT_RECV_LIMIT: usize = 32;
 /// (echoed) without a copy: the buffer returns to the ring once that write
 /// has completed. (Data that arrived past a stream's unread bound was
 /// copied out of the ring; such a `RecvBuf` owns a plain allocation.)
+///
+/// A send blocked by a peer that does not read keeps its buffer out of the
+/// ring: with as many of those as the ring has buffers, every receive on
+/// the worker waits. Size the ring above that, or copy first (see
+/// docs/networking.md, "Buffers held by sends").
 pub struct RecvBuf {
     /// `Some` for a ring buffer, to give `bid` back on drop.
     ring: Option<(Rc<Worker>, u16)>,
