@@ -7,6 +7,7 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -592,6 +593,334 @@ fn dropping_the_write_half_ends_the_stream_for_the_peer_while_the_read_half_read
             s.write_all(b"reply").unwrap();
             let (n, buf) = read.read(vec![0u8; 8]).await;
             assert_eq!(&buf[..n.unwrap()], b"reply");
+        });
+    });
+}
+
+// ---------------------------------------------------------------- accept waiters
+
+/// Many tasks waiting on one listener (more than a bounded wait list once
+/// kept) stay idle while nothing happens: no task is polled over and over,
+/// and the worker parks.
+#[test]
+fn more_than_64_accept_waiters_do_not_busy_loop() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            const N: usize = 65;
+            let l = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let addr = l.local_addr().unwrap();
+            let mut tasks = Vec::new();
+            for _ in 0..N {
+                let l = l.clone();
+                tasks.push(spawn(async move { l.accept().await.map(drop) }));
+            }
+            sleep(Duration::from_millis(50)).await; // all registered
+            let before = corering::metrics().unwrap();
+            sleep(Duration::from_millis(200)).await;
+            let after = corering::metrics().unwrap();
+            let polls = after.tasks_polled - before.tasks_polled;
+            let parks = after.parks - before.parks;
+            // Connect them all so the tasks end (and the test stays bounded).
+            let mut conns = Vec::new();
+            for _ in 0..N {
+                conns.push(std::net::TcpStream::connect(addr).unwrap());
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            assert!(
+                polls < 1000,
+                "{N} idle accept waiters were polled {polls} times in 200 ms \
+                 ({parks} parks): a busy loop"
+            );
+        });
+    });
+}
+
+/// 64 live waiters: the same, with fewer.
+#[test]
+fn sixty_four_accept_waiters_stay_idle() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            const N: usize = 64;
+            let l = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let addr = l.local_addr().unwrap();
+            let mut tasks = Vec::new();
+            for _ in 0..N {
+                let l = l.clone();
+                tasks.push(spawn(async move { l.accept().await.map(drop) }));
+            }
+            sleep(Duration::from_millis(50)).await;
+            let before = corering::metrics().unwrap();
+            sleep(Duration::from_millis(200)).await;
+            let polls = corering::metrics().unwrap().tasks_polled - before.tasks_polled;
+            let mut conns = Vec::new();
+            for _ in 0..N {
+                conns.push(std::net::TcpStream::connect(addr).unwrap());
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            assert!(polls < 1000, "{polls}");
+        });
+    });
+}
+
+// --------------------------------------------------------- unix_addr
+
+/// An abstract name is any bytes after the leading NUL, NULs included (the
+/// kernel takes its length from addrlen), as std's
+/// `SocketAddr::from_abstract_name` allows: it binds.
+#[test]
+fn abstract_unix_name_with_an_inner_nul_binds() {
+    let _g = serial();
+    use std::os::linux::net::SocketAddrExt;
+    let raw = format!("review-abs-{}\0tail", std::process::id());
+    // The kernel takes it (std, through bind_addr).
+    let std_addr = std::os::unix::net::SocketAddr::from_abstract_name(raw.as_bytes()).unwrap();
+    drop(std::os::unix::net::UnixListener::bind_addr(&std_addr).expect("legal abstract name"));
+    let name = format!("\0{raw}");
+    bounded(LIMIT, move || {
+        rt().block_on(async move {
+            let l = UnixListener::bind(&name).expect("bind to an abstract name with a NUL in it");
+            let c = UnixStream::connect(&name).await.expect("connect to it");
+            let (s, _) = l.accept().await.unwrap();
+            c.write_all(b"ok").await.0.unwrap();
+            let (n, b) = s.read(Vec::with_capacity(4)).await;
+            assert_eq!(&b[..n.unwrap()], b"ok");
+        });
+    });
+}
+
+#[test]
+fn abstract_unix_name_without_inner_nul_still_works() {
+    let _g = serial();
+    let name = format!("\0review-abs2-{}", std::process::id());
+    bounded(LIMIT, move || {
+        rt().block_on(async move {
+            let l = UnixListener::bind(&name).unwrap();
+            let c = UnixStream::connect(&name).await.unwrap();
+            let (s, _) = l.accept().await.unwrap();
+            c.write_all(b"ok").await.0.unwrap();
+            let (n, b) = s.read(Vec::with_capacity(4)).await;
+            assert_eq!(&b[..n.unwrap()], b"ok");
+        });
+    });
+}
+
+// ------------------------------------------------- readv / writev caps
+
+/// 1024 empty parts then one with room, data waiting: readv reads it (not
+/// Ok(0), which every reader takes for end of stream).
+#[test]
+fn readv_with_1024_empty_parts_first_does_not_report_eof() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (c, mut s) = tcp_pair().await;
+            s.write_all(b"hello").unwrap();
+            let mut parts: Vec<Vec<u8>> = (0..1024).map(|_| Vec::new()).collect();
+            parts.push(Vec::with_capacity(16));
+            let (res, parts) = c.readv(parts).await;
+            let n = res.unwrap();
+            assert_ne!(n, 0, "readv returned 0 (EOF) on a live connection with 5 bytes waiting");
+            assert_eq!(&parts[1024][..], b"hello");
+        });
+    });
+}
+
+/// 1024 empty parts then data: writev writes it (not Ok(0), a WriteZero to
+/// a write loop).
+#[test]
+fn writev_with_1024_empty_parts_first_writes_something() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (c, _s) = tcp_pair().await;
+            let mut parts: Vec<&'static [u8]> = vec![b""; 1024];
+            parts.push(b"data");
+            let (res, _) = c.writev(parts).await;
+            assert_eq!(res.unwrap(), 4, "writev wrote nothing though a part holds data");
+        });
+    });
+}
+
+/// Middle parts of zero capacity: the bytes land around them, in order.
+#[test]
+fn readv_with_a_zero_capacity_middle_part() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (c, mut s) = tcp_pair().await;
+            s.write_all(b"abcdef").unwrap();
+            sleep(Duration::from_millis(20)).await;
+            let parts = vec![Vec::with_capacity(2), Vec::new(), Vec::with_capacity(2), Vec::new()];
+            let caps: Vec<usize> = parts.iter().map(|v| v.capacity()).collect();
+            let (res, parts) = c.readv(parts).await;
+            let n = res.unwrap();
+            let mut want = &b"abcdef"[..n];
+            for (p, cap) in parts.iter().zip(caps) {
+                let k = cap.min(want.len());
+                assert_eq!(&p[..], &want[..k]);
+                want = &want[k..];
+            }
+        });
+    });
+}
+
+// ------------------------------------------------ close with holders
+
+/// close() while another task reads the RecvStream: the reader ends
+/// cleanly (None), the peer sees EOF.
+#[test]
+fn close_while_another_task_reads_the_recv_stream_unix() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut rs = a.recv_stream();
+            let reader = spawn(async move {
+                let mut got = Vec::new();
+                while let Some(r) = rs.next().await {
+                    got.extend_from_slice(&r.expect("recv error instead of end"));
+                }
+                got
+            });
+            b.write_all(b"one").await.0.unwrap();
+            sleep(Duration::from_millis(30)).await;
+            a.close().await.unwrap();
+            let got = timeout(Duration::from_secs(3), reader).await.expect("reader never ended");
+            assert_eq!(got.unwrap(), b"one");
+            let (n, _) = b.read(Vec::with_capacity(4)).await;
+            assert_eq!(n.unwrap(), 0);
+        });
+    });
+}
+
+#[test]
+fn close_while_another_task_reads_the_recv_stream_tcp() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (c, mut s) = tcp_pair().await;
+            let mut rs = c.recv_stream();
+            let reader = spawn(async move {
+                let mut got = Vec::new();
+                while let Some(r) = rs.next().await {
+                    got.extend_from_slice(&r.expect("recv error instead of end"));
+                }
+                got
+            });
+            s.write_all(b"one").unwrap();
+            sleep(Duration::from_millis(30)).await;
+            c.close().await.unwrap();
+            let got = timeout(Duration::from_secs(3), reader).await.expect("reader never ended");
+            assert_eq!(got.unwrap(), b"one");
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut b = [0u8; 4];
+            assert_eq!(s.read(&mut b).unwrap(), 0);
+        });
+    });
+}
+
+// --------------------------------------------------- OwnedWriteHalf
+
+/// The write half dropped after the read half: the fd is still open, the
+/// peer gets all data then EOF, and no other fd is touched.
+#[test]
+fn write_half_dropped_after_read_half_shuts_only_its_socket() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (c, mut s) = tcp_pair().await;
+            let (other, mut other_peer) = tcp_pair().await;
+            let (r, w) = c.into_split();
+            drop(r);
+            w.write_all(vec![7u8; 100_000]).await.0.unwrap();
+            drop(w);
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got.len(), 100_000);
+            // The other connection is untouched both ways.
+            other.write_all(b"x").await.0.unwrap();
+            other_peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut b = [0u8; 1];
+            other_peer.read_exact(&mut b).unwrap();
+            other_peer.write_all(b"y").unwrap();
+            let (n, _) = other.read(Vec::with_capacity(1)).await;
+            assert_eq!(n.unwrap(), 1);
+        });
+    });
+}
+
+/// A big write in flight from a task, the half dropped by that task once
+/// the write completes: the peer gets everything.
+#[test]
+fn write_half_in_a_task_delivers_everything_before_eof() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let (c, s) = tcp_pair().await;
+            let (_r, w) = c.into_split();
+            let len = 8 << 20;
+            let t = spawn(async move {
+                let (res, _) = w.write_all(vec![1u8; len]).await;
+                res.unwrap();
+                drop(w);
+            });
+            let reader = std::thread::spawn(move || {
+                let mut s = s;
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).map(|_| got.len())
+            });
+            t.await.unwrap();
+            assert_eq!(reader.join().unwrap().unwrap(), len);
+        });
+    });
+}
+
+// ---------------------------------------------------------- from_std
+
+/// Adopted sockets in non-blocking mode still wait ("blocking mode does
+/// not matter").
+#[test]
+fn from_std_nonblocking_sockets_wait_instead_of_wouldblock() {
+    let _g = serial();
+    bounded(LIMIT, || {
+        rt().block_on(async {
+            let sl = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            sl.set_nonblocking(true).unwrap();
+            let addr = sl.local_addr().unwrap();
+            let l = TcpListener::from_std(sl);
+            let connector = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                s.write_all(b"hi").unwrap();
+                s
+            });
+            let (s, _) = l.accept().await.expect("accept on a non-blocking adopted listener");
+            let (n, b) = s.read(Vec::with_capacity(4)).await;
+            assert_eq!(&b[..n.unwrap()], b"hi");
+            let _peer = connector.join().unwrap();
+
+            let (a, b2) = std::os::unix::net::UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let a = UnixStream::from_std(a);
+            let w = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut b2 = b2;
+                b2.write_all(b"u").unwrap();
+                b2
+            });
+            let (n, buf) = a.read(Vec::with_capacity(4)).await;
+            assert_eq!(&buf[..n.unwrap()], b"u");
+            drop(w.join().unwrap());
+            let _ = ErrorKind::WouldBlock;
         });
     });
 }

@@ -11,11 +11,6 @@ use crate::net::ops::AcceptMulti;
 use crate::runtime::fd::SharedFd;
 use crate::runtime::op::MultiOp;
 
-/// Tasks remembered as waiting on one listener before they are all woken
-/// (each still waiting registers again when polled): a waiter whose accept
-/// was dropped is never told apart, so this bounds what they cost.
-const MAX_WAITERS: usize = 64;
-
 /// Accepted connections queued for a listener nobody is accepting on;
 /// past this the multishot accept pauses (the kernel's backlog holds the
 /// rest).
@@ -33,9 +28,41 @@ pub(crate) struct Acceptor {
     fan_out: Waker,
 }
 
-/// The tasks waiting on one listener.
+/// The tasks waiting on one listener, each with the number of accepts it
+/// has waiting (a task may await two). Woken all at once when the accept
+/// op has news, which empties the list and starts a new generation.
 #[derive(Default)]
-struct Waiters(Mutex<Vec<Waker>>);
+struct Waiters(Mutex<WaitList>);
+
+#[derive(Default)]
+struct WaitList {
+    generation: u64,
+    tasks: Vec<(Waker, usize)>,
+}
+
+impl WaitList {
+    fn add(&mut self, task: &Waker) {
+        match self.tasks.iter_mut().find(|(w, _)| w.will_wake(task)) {
+            Some((_, n)) => *n += 1,
+            None => self.tasks.push((task.clone(), 1)),
+        }
+    }
+
+    fn remove(&mut self, task: &Waker) {
+        if let Some(i) = self.tasks.iter().position(|(w, _)| w.will_wake(task)) {
+            self.tasks[i].1 -= 1;
+            if self.tasks[i].1 == 0 {
+                self.tasks.swap_remove(i);
+            }
+        }
+    }
+}
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitList> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl Wake for Waiters {
     fn wake(self: Arc<Self>) {
@@ -43,8 +70,59 @@ impl Wake for Waiters {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let waiters = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        waiters.into_iter().for_each(Waker::wake);
+        let tasks = {
+            let mut list = self.lock();
+            list.generation += 1;
+            std::mem::take(&mut list.tasks)
+        };
+        tasks.into_iter().for_each(|(w, _)| w.wake());
+    }
+}
+
+/// One accept's place in its listener's wait list: taken out when the
+/// accept is done or dropped, so a task that stopped accepting is not
+/// woken (nor kept) for the next connection.
+pub(crate) struct Registration {
+    waiters: Arc<Waiters>,
+    /// The list generation it was added in, and the waker it was added as.
+    entry: Option<(u64, Waker)>,
+}
+
+impl Registration {
+    fn set(&mut self, task: &Waker) {
+        let mut list = self.waiters.lock();
+        match &self.entry {
+            Some((generation, w)) if *generation == list.generation => {
+                if w.will_wake(task) {
+                    return;
+                }
+                list.remove(w);
+            }
+            _ => {}
+        }
+        list.add(task);
+        self.entry = Some((list.generation, task.clone()));
+    }
+
+    fn clear(&mut self) {
+        if let Some((generation, w)) = self.entry.take() {
+            let mut list = self.waiters.lock();
+            if generation == list.generation {
+                list.remove(&w);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration").field("waiting", &self.entry.is_some()).finish()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -55,25 +133,21 @@ impl Acceptor {
         Acceptor { fd, op: RefCell::new(None), waiters, fan_out }
     }
 
-    /// Remember `task` as waiting for a connection.
-    fn wait(&self, task: &Waker) {
-        let mut waiters = self.waiters.0.lock().unwrap_or_else(|e| e.into_inner());
-        if waiters.iter().any(|w| w.will_wake(task)) {
-            return;
-        }
-        if waiters.len() >= MAX_WAITERS {
-            // Some are likely gone (their accept dropped): wake them all;
-            // those still waiting come back.
-            let stale = std::mem::take(&mut *waiters);
-            drop(waiters);
-            stale.into_iter().for_each(Waker::wake);
-            waiters = self.waiters.0.lock().unwrap_or_else(|e| e.into_inner());
-        }
-        waiters.push(task.clone());
+    /// A place in the wait list for one accept future (or stream).
+    pub(crate) fn registration(&self) -> Registration {
+        Registration { waiters: self.waiters.clone(), entry: None }
     }
 
-    /// The next accepted connection's fd.
-    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+    /// The next accepted connection's fd. Without a `reg`, a task that
+    /// waits stays in the wait list until the next connection arrives.
+    pub(crate) fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        mut reg: Option<&mut Registration>,
+    ) -> Poll<io::Result<OwnedFd>> {
+        if let Some(reg) = reg.as_deref_mut() {
+            reg.clear(); // set again below if this poll has to wait
+        }
         let task = cx.waker();
         let mut cx = Context::from_waker(&self.fan_out);
         let mut slot = self.op.borrow_mut();
@@ -83,7 +157,15 @@ impl Acceptor {
             });
             let cqe = match op.poll_next(&mut cx) {
                 Poll::Pending => {
-                    self.wait(task);
+                    match reg {
+                        Some(reg) => reg.set(task),
+                        None => {
+                            let mut list = self.waiters.lock();
+                            if !list.tasks.iter().any(|(w, _)| w.will_wake(task)) {
+                                list.add(task);
+                            }
+                        }
+                    }
                     return Poll::Pending;
                 }
                 Poll::Ready(None) => {

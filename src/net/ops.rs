@@ -119,6 +119,7 @@ pub(crate) async fn readv<B: IoBufMut>(
 ) -> (io::Result<usize>, Vec<B>) {
     let iovecs = bufs
         .iter_mut()
+        .filter(|b| b.bytes_total() > 0) // empty parts take no iovec slot
         .take(MAX_IOVECS)
         .map(|b| libc::iovec { iov_base: b.stable_mut_ptr().cast(), iov_len: b.bytes_total() })
         .collect();
@@ -141,6 +142,7 @@ pub(crate) async fn readv<B: IoBufMut>(
 pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
     let iovecs = bufs
         .iter()
+        .filter(|b| b.bytes_init() > 0) // empty parts take no iovec slot
         .take(MAX_IOVECS)
         .map(|b| libc::iovec {
             iov_base: b.stable_ptr().cast_mut().cast(),

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::net::accept::Acceptor;
+use crate::net::accept::{Acceptor, Registration};
 use crate::net::ops;
 use crate::net::stream::stream_io_methods;
 use crate::runtime::fd::SharedFd;
@@ -62,7 +62,8 @@ impl UnixListener {
     ///
     /// The kernel's error, e.g. `EMFILE`.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+        let mut reg = self.acceptor.registration();
+        std::future::poll_fn(|cx| self.poll_accept_as(cx, Some(&mut reg))).await
     }
 
     /// Poll for a connection.
@@ -71,8 +72,16 @@ impl UnixListener {
     ///
     /// As [`UnixListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        self.poll_accept_as(cx, None)
+    }
+
+    fn poll_accept_as(
+        &self,
+        cx: &mut Context<'_>,
+        mut reg: Option<&mut Registration>,
+    ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         loop {
-            let stream = match self.acceptor.poll_accept(cx) {
+            let stream = match self.acceptor.poll_accept(cx, reg.as_deref_mut()) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(res) => UnixStream { fd: SharedFd::new(res?) },
             };
@@ -96,7 +105,7 @@ impl UnixListener {
 
     /// The accepted connections as a stream.
     pub fn incoming(&self) -> UnixIncoming<'_> {
-        UnixIncoming { listener: self }
+        UnixIncoming { reg: self.acceptor.registration(), listener: self }
     }
 }
 
@@ -125,6 +134,7 @@ impl fmt::Debug for UnixListener {
 /// The stream of [`UnixListener::incoming`].
 #[derive(Debug)]
 pub struct UnixIncoming<'a> {
+    reg: Registration,
     listener: &'a UnixListener,
 }
 
@@ -132,7 +142,8 @@ impl futures_core::Stream for UnixIncoming<'_> {
     type Item = io::Result<UnixStream>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.listener.poll_accept(cx).map(|r| Some(r.map(|(s, _)| s)))
+        let this = self.get_mut();
+        this.listener.poll_accept_as(cx, Some(&mut this.reg)).map(|r| Some(r.map(|(s, _)| s)))
     }
 }
 
@@ -208,13 +219,13 @@ impl fmt::Debug for UnixStream {
     }
 }
 
-/// The socket address of `path`. A NUL inside the path is refused
-/// (`InvalidInput`, as std does) rather than cut the path short; a leading
-/// NUL names an abstract address.
+/// The socket address of `path`. A NUL inside a filesystem path is refused
+/// (`InvalidInput`, as std does) rather than cut the path short. A leading
+/// NUL names an abstract address, whose bytes are all its name, NULs too.
 fn unix_addr(path: &Path) -> io::Result<SockAddr> {
     use std::os::unix::ffi::OsStrExt;
     let bytes = path.as_os_str().as_bytes();
-    if bytes.iter().skip(1).any(|&b| b == 0) {
+    if bytes.first() != Some(&0) && bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "a Unix socket path may not contain a NUL byte",

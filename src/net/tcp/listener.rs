@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use crate::net::accept::Acceptor;
+use crate::net::accept::{Acceptor, Registration};
 use crate::runtime::fd::SharedFd;
 
 use super::TcpStream;
@@ -125,7 +125,8 @@ impl TcpListener {
     /// The kernel's error, e.g. `EMFILE` when the process is out of fds: it
     /// is returned, not retried, so the caller decides (nothing spins).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+        let mut reg = self.acceptor.registration();
+        std::future::poll_fn(|cx| self.poll_accept_as(cx, Some(&mut reg))).await
     }
 
     /// Poll for a connection.
@@ -134,8 +135,16 @@ impl TcpListener {
     ///
     /// As [`TcpListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        self.poll_accept_as(cx, None)
+    }
+
+    fn poll_accept_as(
+        &self,
+        cx: &mut Context<'_>,
+        mut reg: Option<&mut Registration>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         loop {
-            let stream = match self.acceptor.poll_accept(cx) {
+            let stream = match self.acceptor.poll_accept(cx, reg.as_deref_mut()) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(res) => TcpStream::from_fd(res?),
             };
@@ -150,7 +159,7 @@ impl TcpListener {
 
     /// The accepted connections as a stream.
     pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
+        Incoming { reg: self.acceptor.registration(), listener: self }
     }
 }
 
@@ -178,6 +187,7 @@ impl fmt::Debug for TcpListener {
 /// The stream of [`TcpListener::incoming`]: each item an accepted stream.
 #[derive(Debug)]
 pub struct Incoming<'a> {
+    reg: Registration,
     listener: &'a TcpListener,
 }
 
@@ -185,6 +195,7 @@ impl futures_core::Stream for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.listener.poll_accept(cx).map(|r| Some(r.map(|(s, _)| s)))
+        let this = self.get_mut();
+        this.listener.poll_accept_as(cx, Some(&mut this.reg)).map(|r| Some(r.map(|(s, _)| s)))
     }
 }
