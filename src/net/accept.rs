@@ -138,16 +138,36 @@ impl Acceptor {
         Registration { waiters: self.waiters.clone(), entry: None }
     }
 
+    /// The next accepted connection, made into a socket by `wrap`, with its
+    /// peer's address. A connection reset before we accepted it
+    /// (`NotConnected` asking its peer) is skipped: not the listener's error.
+    pub(crate) fn poll_connection<S, A>(
+        &self,
+        cx: &mut Context<'_>,
+        mut reg: Option<&mut Registration>,
+        wrap: impl Fn(OwnedFd) -> S,
+        peer: impl Fn(&S) -> io::Result<A>,
+    ) -> Poll<io::Result<(S, A)>> {
+        loop {
+            let socket = match self.poll_accept(cx, reg.as_deref_mut()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(res) => wrap(res?),
+            };
+            match peer(&socket) {
+                Ok(addr) => return Poll::Ready(Ok((socket, addr))),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
     /// The next accepted connection's fd. Without a `reg`, a task that
     /// waits stays in the wait list until the next connection arrives.
-    pub(crate) fn poll_accept(
+    fn poll_accept(
         &self,
         cx: &mut Context<'_>,
         mut reg: Option<&mut Registration>,
     ) -> Poll<io::Result<OwnedFd>> {
-        if let Some(reg) = reg.as_deref_mut() {
-            reg.clear(); // set again below if this poll has to wait
-        }
         let task = cx.waker();
         let mut cx = Context::from_waker(&self.fan_out);
         let mut slot = self.op.borrow_mut();
@@ -158,6 +178,7 @@ impl Acceptor {
             let cqe = match op.poll_next(&mut cx) {
                 Poll::Pending => {
                     match reg {
+                        // A no-op when it waits as the same task as before.
                         Some(reg) => reg.set(task),
                         None => {
                             let mut list = self.waiters.lock();
@@ -177,6 +198,9 @@ impl Acceptor {
             if op.is_done() {
                 // Ended (a CQ overflow, a pause, an error): re-arm next time.
                 *slot = None;
+            }
+            if let Some(reg) = reg.as_deref_mut() {
+                reg.clear(); // this accept has its answer: it waits no more
             }
             match cqe.result() {
                 // SAFETY: the kernel created this fd for us; nobody else has it.

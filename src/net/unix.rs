@@ -78,20 +78,14 @@ impl UnixListener {
     fn poll_accept_as(
         &self,
         cx: &mut Context<'_>,
-        mut reg: Option<&mut Registration>,
+        reg: Option<&mut Registration>,
     ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
-        loop {
-            let stream = match self.acceptor.poll_accept(cx, reg.as_deref_mut()) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(res) => UnixStream { fd: SharedFd::new(res?) },
-            };
-            match stream.peer_addr() {
-                Ok(peer) => return Poll::Ready(Ok((stream, peer))),
-                // Gone before we accepted it: not the listener's error.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.acceptor.poll_connection(
+            cx,
+            reg,
+            |fd| UnixStream { fd: SharedFd::new(fd) },
+            UnixStream::peer_addr,
+        )
     }
 
     /// The bound address.

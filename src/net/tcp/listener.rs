@@ -141,20 +141,9 @@ impl TcpListener {
     fn poll_accept_as(
         &self,
         cx: &mut Context<'_>,
-        mut reg: Option<&mut Registration>,
+        reg: Option<&mut Registration>,
     ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        loop {
-            let stream = match self.acceptor.poll_accept(cx, reg.as_deref_mut()) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(res) => TcpStream::from_fd(res?),
-            };
-            match stream.peer_addr() {
-                Ok(peer) => return Poll::Ready(Ok((stream, peer))),
-                // Reset before we accepted it: not the listener's error.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.acceptor.poll_connection(cx, reg, TcpStream::from_fd, TcpStream::peer_addr)
     }
 
     /// The accepted connections as a stream.
