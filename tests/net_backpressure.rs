@@ -109,65 +109,76 @@ async fn echo_client(addr: SocketAddr, id: usize) {
     }
 }
 
-#[test]
-fn eight_buffers_under_64_connections_lose_nothing() {
-    bounded(Duration::from_secs(120), || {
-        let rt = Runtime::builder().pin(false).buf_ring_entries(8).buf_size(1024).build().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        // 64 plain-thread clients each send 64 KiB in one go and read it
-        // back: every connection needs many re-arms through 8 buffers.
-        let clients: Vec<_> = (0..64)
-            .map(|id| {
-                std::thread::spawn(move || {
-                    let mut s = std::net::TcpStream::connect(addr).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                    let msg = pattern(id, 64 * 1024);
-                    let mut w = s.try_clone().unwrap();
-                    let writer = {
-                        let msg = msg.clone();
-                        std::thread::spawn(move || w.write_all(&msg).unwrap())
-                    };
-                    let mut got = vec![0u8; msg.len()];
-                    s.read_exact(&mut got).unwrap();
-                    writer.join().unwrap();
-                    assert!(got == msg, "client {id}: bytes lost or reordered");
-                })
-            })
-            .collect();
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let watcher = {
-            let done = done.clone();
+/// `clients` plain-thread clients each send `len` bytes in one go and read
+/// them back through a corering echo server (`recv_stream`, each buffer
+/// written straight back) whose buffer ring has `entries` buffers of `size`
+/// bytes: every connection needs many re-arms after `ENOBUFS`. Each client
+/// checks every byte and gives up after 10 s without data (a stall).
+fn echo_through_a_small_ring(entries: u16, size: u32, clients: usize, len: usize, seed: usize) {
+    let rt =
+        Runtime::builder().pin(false).buf_ring_entries(entries).buf_size(size).build().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let clients: Vec<_> = (0..clients)
+        .map(|id| {
             std::thread::spawn(move || {
-                let results: Vec<_> = clients.into_iter().map(|c| c.join()).collect();
-                done.store(true, std::sync::atomic::Ordering::SeqCst);
-                results
-            })
-        };
-        rt.block_on(async {
-            drop(spawn(async move {
-                loop {
-                    let (stream, _) = listener.accept().await.unwrap();
-                    drop(spawn(async move {
-                        let mut recv = stream.recv_stream();
-                        while let Some(Ok(buf)) = recv.next().await {
-                            if stream.write_all(buf).await.0.is_err() {
-                                return;
-                            }
-                        }
-                    }));
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let msg = pattern(seed + id, len);
+                let mut w = s.try_clone().unwrap();
+                let writer = {
+                    let msg = msg.clone();
+                    std::thread::spawn(move || w.write_all(&msg).unwrap())
+                };
+                let mut got = vec![0u8; msg.len()];
+                let res = s.read_exact(&mut got);
+                writer.join().unwrap();
+                res.map_err(|e| format!("client {id}: {e} (a stalled receive)"))?;
+                if got != msg {
+                    return Err(format!("client {id}: bytes lost or reordered"));
                 }
-            }));
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                corering::time::sleep(Duration::from_millis(10)).await;
+                Ok(())
+            })
+        })
+        .collect();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let results: Vec<_> = clients.into_iter().map(|c| c.join()).collect();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            results
+        })
+    };
+    rt.block_on(async {
+        drop(spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                drop(spawn(async move {
+                    let mut recv = stream.recv_stream();
+                    while let Some(Ok(buf)) = recv.next().await {
+                        if stream.write_all(buf).await.0.is_err() {
+                            return;
+                        }
+                    }
+                }));
             }
-        });
-        for r in watcher.join().unwrap() {
-            if let Err(panic) = r {
-                std::panic::resume_unwind(panic);
-            }
+        }));
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            corering::time::sleep(Duration::from_millis(10)).await;
         }
     });
+    for r in watcher.join().unwrap() {
+        match r {
+            Ok(res) => res.unwrap(),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+#[test]
+fn eight_buffers_under_64_connections_lose_nothing() {
+    bounded(Duration::from_secs(120), || echo_through_a_small_ring(8, 1024, 64, 64 * 1024, 0));
 }
 
 /// Two 64-byte buffers under 8 connections of 128 KiB each, three times:
@@ -177,66 +188,7 @@ fn eight_buffers_under_64_connections_lose_nothing() {
 fn two_tiny_buffers_under_eight_busy_connections_never_stall() {
     bounded(Duration::from_secs(120), || {
         for round in 0..3 {
-            let rt =
-                Runtime::builder().pin(false).buf_ring_entries(2).buf_size(64).build().unwrap();
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let clients: Vec<_> = (0..8)
-                .map(|id| {
-                    std::thread::spawn(move || {
-                        let mut s = std::net::TcpStream::connect(addr).unwrap();
-                        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                        let msg = pattern(id + 100 * round, 128 * 1024);
-                        let mut w = s.try_clone().unwrap();
-                        let writer = {
-                            let msg = msg.clone();
-                            std::thread::spawn(move || w.write_all(&msg).unwrap())
-                        };
-                        let mut got = vec![0u8; msg.len()];
-                        let res = s.read_exact(&mut got);
-                        writer.join().unwrap();
-                        res.map_err(|e| {
-                            format!("round {round} client {id}: {e} (a stalled receive)")
-                        })?;
-                        if got != msg {
-                            return Err(format!(
-                                "round {round} client {id}: bytes lost or reordered"
-                            ));
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let watcher = {
-                let done = done.clone();
-                std::thread::spawn(move || {
-                    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
-                    done.store(true, std::sync::atomic::Ordering::SeqCst);
-                    results
-                })
-            };
-            rt.block_on(async {
-                drop(spawn(async move {
-                    loop {
-                        let (stream, _) = listener.accept().await.unwrap();
-                        drop(spawn(async move {
-                            let mut recv = stream.recv_stream();
-                            while let Some(Ok(buf)) = recv.next().await {
-                                if stream.write_all(buf).await.0.is_err() {
-                                    return;
-                                }
-                            }
-                        }));
-                    }
-                }));
-                while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    corering::time::sleep(Duration::from_millis(10)).await;
-                }
-            });
-            for r in watcher.join().unwrap() {
-                r.unwrap();
-            }
+            echo_through_a_small_ring(2, 64, 8, 128 * 1024, 100 * round);
         }
     });
 }

@@ -2,23 +2,18 @@
 //! where they started, and a dropped listener closes what it had queued.
 //! (One test at a time in this binary: they count the process's fds.)
 
+mod common;
+
 use std::io::Read;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use common::{open_fds, serial};
 use corering::net::{TcpListener, TcpStream};
 use corering::{Runtime, spawn};
 
-/// Tests here count fds, so they must not overlap.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 #[test]
 fn ten_thousand_connect_echo_close_cycles_leak_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let rt = Runtime::builder().pin(false).build().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -67,7 +62,7 @@ async fn cycle(addr: std::net::SocketAddr, i: u32) {
 
 #[test]
 fn a_dropped_listener_closes_the_connections_it_had_queued() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let rt = Runtime::builder().pin(false).build().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use common::bounded;
+use common::{bounded, open_fds};
 use corering::buf::IoBuf;
 use corering::net::{RecvStream, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use corering::time::{MissedTickBehavior, interval, sleep, timeout};
@@ -1329,10 +1329,6 @@ async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
         }
     })
     .await
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// xorshift64*, seeded through splitmix64 (so any seed, 0 too, works).

@@ -1,13 +1,12 @@
 //! Dropping a ring and its buffer rings releases every fd and mapping, in
 //! either order. (Alone in its binary: it counts the process's fds.)
 
+mod common;
+
 use std::time::Duration;
 
+use common::open_fds;
 use corering::uring::IoUring;
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 #[test]
 fn rings_and_buffer_rings_release_their_fds_in_either_order() {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Run `f` on its own thread (where it builds its runtime) and fail the
 /// test if it does not return within `limit`. A panic in `f` propagates.
+#[allow(dead_code)] // not every test binary uses it
 pub fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -36,4 +37,19 @@ pub fn fd_limit_below(need: u64) -> Option<String> {
             lim.rlim_cur
         )
     })
+}
+
+/// The fds this process has open.
+#[allow(dead_code)] // not every test binary uses it
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Held by the tests of one binary that count fds (or otherwise must not
+/// overlap): they then run one at a time. A panicking holder does not
+/// poison it for the rest.
+#[allow(dead_code)] // not every test binary uses it
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
