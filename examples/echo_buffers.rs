@@ -69,7 +69,17 @@ fn main() -> std::io::Result<()> {
         let listener = TcpListener::bind(args.addr)?;
         println!("listening on {}", listener.local_addr()?);
         loop {
-            let (stream, _) = listener.accept().await?;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                // Out of fds (a flood of connections): serve the ones we
+                // have and try again shortly, rather than exit.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    eprintln!("echo_buffers: accept: {e}; retrying in 10 ms");
+                    corering::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let _ = stream.set_nodelay(true);
             drop(corering::spawn(echo(stream)));
         }

@@ -30,6 +30,24 @@ pub unsafe trait IoBuf: 'static {
     /// How many bytes fit (what a read may fill).
     fn bytes_total(&self) -> usize;
 
+    /// Whether the bytes sit in a worker's provided-buffer ring (a
+    /// [`RecvBuf`](crate::net::RecvBuf) fresh from a receive), which every
+    /// receive on the worker shares. A send of such a buffer does not wait
+    /// for socket space while holding it: if the send would block, the
+    /// bytes are first copied out ([`leave_ring`](Self::leave_ring)). Other
+    /// buffers keep the default, `false`.
+    #[doc(hidden)]
+    fn in_ring(&self) -> bool {
+        false
+    }
+
+    /// Copy the bytes out of the provided-buffer ring into memory of the
+    /// buffer's own and give the ring's buffer back (`in_ring` is `false`
+    /// afterwards). Called only while no operation uses the buffer; it may
+    /// move `stable_ptr`. The default does nothing.
+    #[doc(hidden)]
+    fn leave_ring(&mut self) {}
+
     /// A view of `range` of this buffer, which owns it.
     ///
     /// # Panics
@@ -230,6 +248,12 @@ unsafe impl<T: IoBuf> IoBuf for Slice<T> {
     }
     fn bytes_total(&self) -> usize {
         self.end - self.begin
+    }
+    fn in_ring(&self) -> bool {
+        self.buf.in_ring()
+    }
+    fn leave_ring(&mut self) {
+        self.buf.leave_ring();
     }
 }
 

@@ -50,8 +50,18 @@ unsafe impl<B: IoBufMut> OpData for Recv<B> {
     }
 }
 
+impl<B> Recv<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B) -> Recv<B> {
+        Recv { fd, buf }
+    }
+
+    pub(crate) fn into_buf(self) -> B {
+        self.buf
+    }
+}
+
 pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    let (cqe, mut op) = Op::new(Recv { fd: fd.clone(), buf }).await;
+    let (cqe, mut op) = Op::new(Recv::new(fd.clone(), buf)).await;
     let res = cqe.result().map(|n| n as usize);
     if let Ok(n) = res {
         // SAFETY: the kernel wrote `n` bytes at the start of the buffer.
@@ -65,6 +75,7 @@ pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usiz
 pub(crate) struct Send<B> {
     fd: SharedFd,
     buf: B,
+    flags: i32,
 }
 
 impl<B: 'static> Orphan for Send<B> {}
@@ -75,41 +86,106 @@ unsafe impl<B: IoBuf> OpData for Send<B> {
     fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
         let (ptr, len) = (self.buf.stable_ptr(), len32(self.buf.bytes_init()));
         // SAFETY: `buf` is owned by `self` until the final completion.
-        ok(unsafe { ring.prep_send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL, user_data) })
+        ok(unsafe { ring.prep_send(self.fd.raw(), ptr, len, self.flags, user_data) })
+    }
+}
+
+impl<B: IoBuf> SendOp for Send<B> {
+    fn in_ring(&self) -> bool {
+        self.buf.in_ring()
+    }
+    fn leave_ring(&mut self) {
+        self.buf.leave_ring();
+    }
+    fn flags(&mut self) -> &mut i32 {
+        &mut self.flags
     }
 }
 
 pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    let (cqe, op) = Op::new(Send { fd: fd.clone(), buf }).await;
+    let (cqe, op) = send_from_ring(Send { fd: fd.clone(), buf, flags: libc::MSG_NOSIGNAL }).await;
     (cqe.result().map(|n| n as usize), op.buf)
 }
 
-/// `readv`/`writev` over owned buffers; the iovec array lives on the heap.
+/// A send whose buffers may sit in the worker's provided-buffer ring.
+trait SendOp: OpData {
+    /// Whether any of its bytes sit in the ring.
+    fn in_ring(&self) -> bool;
+    /// Copy them out and give the ring's buffers back.
+    fn leave_ring(&mut self);
+    /// The `MSG_*` flags of its SQE.
+    fn flags(&mut self) -> &mut i32;
+}
+
+/// Run `op`; if its bytes sit in the provided-buffer ring, never wait for
+/// socket space while holding ring buffers: send with `MSG_DONTWAIT`, and
+/// if the socket is full (`EAGAIN`), copy the bytes out of the ring and
+/// send again, waiting. So a peer that stops reading holds a copy of what
+/// it was sent, never a buffer every receive on the worker shares.
+async fn send_from_ring<D: SendOp>(mut op: D) -> (Completion, D) {
+    if !op.in_ring() {
+        return Op::new(op).await;
+    }
+    *op.flags() |= libc::MSG_DONTWAIT;
+    let (cqe, mut op) = Op::new(op).await;
+    if cqe.raw_result() != -libc::EAGAIN {
+        return (cqe, op);
+    }
+    op.leave_ring();
+    *op.flags() &= !libc::MSG_DONTWAIT;
+    Op::new(op).await
+}
+
+/// `readv`, or `writev` as a `sendmsg` (sockets only, so `MSG_NOSIGNAL`
+/// and `MSG_DONTWAIT` apply); the iovec array and the message header live
+/// on the heap.
 pub(crate) struct Vectored<B> {
     fd: SharedFd,
     bufs: Vec<B>,
     iovecs: Vec<libc::iovec>,
-    write: bool,
+    /// `Some` for a write: its header (pointing at `iovecs`) and `MSG_*`
+    /// flags.
+    write: Option<(Box<libc::msghdr>, i32)>,
 }
 
 impl<B: 'static> Orphan for Vectored<B> {}
 
-// SAFETY: the SQE points at `iovecs`' heap buffer, whose entries point into
-// the `bufs` (stable across moves by `IoBuf`; writable for a read, whose
-// iovecs `readv` built from `IoBufMut` pointers); all owned by `self`. The
-// fd is kept open by the `SharedFd` clone.
+// SAFETY: the SQE points at `iovecs`' heap buffer (directly, or through the
+// boxed header), whose entries point into the `bufs` (stable across moves
+// by `IoBuf`; writable for a read, whose iovecs `readv` built from
+// `IoBufMut` pointers); all owned by `self`. The fd is kept open by the
+// `SharedFd` clone.
 unsafe impl<B: IoBuf> OpData for Vectored<B> {
     fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
         let (fd, iov, n) = (self.fd.raw(), self.iovecs.as_ptr(), len32(self.iovecs.len()));
-        // SAFETY: `iovecs` and `bufs` are owned by `self` until the final
-        // completion.
+        // SAFETY: `iovecs`, the header and `bufs` are owned by `self` until
+        // the final completion.
         ok(unsafe {
-            if self.write {
-                ring.prep_writev(fd, iov, n, u64::MAX, user_data)
-            } else {
-                ring.prep_readv(fd, iov, n, u64::MAX, user_data)
+            match &mut self.write {
+                Some((hdr, flags)) => {
+                    hdr.msg_iov = iov.cast_mut();
+                    hdr.msg_iovlen = n as usize;
+                    ring.prep_sendmsg(fd, &raw const **hdr, *flags, user_data)
+                }
+                None => ring.prep_readv(fd, iov, n, u64::MAX, user_data),
             }
         })
+    }
+}
+
+impl<B: IoBuf> SendOp for Vectored<B> {
+    fn in_ring(&self) -> bool {
+        self.bufs.iter().any(IoBuf::in_ring)
+    }
+    fn leave_ring(&mut self) {
+        self.bufs.iter_mut().for_each(IoBuf::leave_ring);
+        let sent = self.bufs.iter().filter(|b| b.bytes_init() > 0);
+        for (iov, buf) in self.iovecs.iter_mut().zip(sent) {
+            iov.iov_base = buf.stable_ptr().cast_mut().cast(); // the copy's address
+        }
+    }
+    fn flags(&mut self) -> &mut i32 {
+        &mut self.write.as_mut().expect("a vectored write").1
     }
 }
 
@@ -123,7 +199,7 @@ pub(crate) async fn readv<B: IoBufMut>(
         .take(MAX_IOVECS)
         .map(|b| libc::iovec { iov_base: b.stable_mut_ptr().cast(), iov_len: b.bytes_total() })
         .collect();
-    let (cqe, mut op) = Op::new(Vectored { fd: fd.clone(), bufs, iovecs, write: false }).await;
+    let (cqe, mut op) = Op::new(Vectored { fd: fd.clone(), bufs, iovecs, write: None }).await;
     let res = cqe.result().map(|n| n as usize);
     if let Ok(mut n) = res {
         for b in &mut op.bufs {
@@ -149,7 +225,10 @@ pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> (io::Result
             iov_len: b.bytes_init(),
         })
         .collect();
-    let (cqe, op) = Op::new(Vectored { fd: fd.clone(), bufs, iovecs, write: true }).await;
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+    let hdr = Box::new(unsafe { std::mem::zeroed::<libc::msghdr>() });
+    let write = Some((hdr, libc::MSG_NOSIGNAL));
+    let (cqe, op) = send_from_ring(Vectored { fd: fd.clone(), bufs, iovecs, write }).await;
     (cqe.result().map(|n| n as usize), op.bufs)
 }
 
@@ -302,14 +381,15 @@ pub(crate) struct Msg<B> {
     /// The destination (send) or the source the kernel fills in (recv).
     addr: Box<SockAddrStorage>,
     hdr: Box<(libc::msghdr, libc::iovec)>,
-    send: bool,
+    /// `Some` for a send: its `MSG_*` flags.
+    send: Option<i32>,
 }
 
 impl<B: 'static> Orphan for Msg<B> {}
 
 impl<B> Msg<B> {
     fn new(fd: &SharedFd, buf: B, ptr: *mut u8, len: usize, addr: Option<&SockAddr>) -> Self {
-        let send = addr.is_some();
+        let send = addr.is_some().then_some(libc::MSG_NOSIGNAL);
         let (addr, addr_len) = match addr {
             // SAFETY: copies the address's bytes into a storage of the
             // maximal size, which `len` bounds.
@@ -348,12 +428,24 @@ unsafe impl<B: IoBuf> OpData for Msg<B> {
         let hdr = &raw mut self.hdr.0;
         // SAFETY: all of `hdr` is owned by `self` until the final completion.
         ok(unsafe {
-            if self.send {
-                ring.prep_sendmsg(self.fd.raw(), hdr, libc::MSG_NOSIGNAL, user_data)
-            } else {
-                ring.prep_recvmsg(self.fd.raw(), hdr, 0, user_data)
+            match self.send {
+                Some(flags) => ring.prep_sendmsg(self.fd.raw(), hdr, flags, user_data),
+                None => ring.prep_recvmsg(self.fd.raw(), hdr, 0, user_data),
             }
         })
+    }
+}
+
+impl<B: IoBuf> SendOp for Msg<B> {
+    fn in_ring(&self) -> bool {
+        self.buf.in_ring()
+    }
+    fn leave_ring(&mut self) {
+        self.buf.leave_ring();
+        self.hdr.1.iov_base = self.buf.stable_ptr().cast_mut().cast(); // the copy's address
+    }
+    fn flags(&mut self) -> &mut i32 {
+        self.send.as_mut().expect("a send")
     }
 }
 
@@ -363,7 +455,7 @@ pub(crate) async fn send_to<B: IoBuf>(
     addr: SockAddr,
 ) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_ptr().cast_mut(), buf.bytes_init());
-    let (cqe, op) = Op::new(Msg::new(fd, buf, ptr, len, Some(&addr))).await;
+    let (cqe, op) = send_from_ring(Msg::new(fd, buf, ptr, len, Some(&addr))).await;
     (cqe.result().map(|n| n as usize), op.buf)
 }
 

@@ -3,25 +3,28 @@
 //!
 //! One `RECV` SQE with buffer select keeps delivering data until it ends;
 //! the stream re-arms it, without losing or reordering a byte, when it ends
-//! because the ring ran dry (`ENOBUFS`, once a buffer is back), because the
-//! CQ overflowed, or because the stream's unread queue reached its bound
-//! (backpressure: a slow reader stops taking buffers from the others).
+//! because the CQ overflowed or because the stream's unread queue reached
+//! its bound (backpressure: a slow reader stops taking buffers from the
+//! others). While the ring runs low, or after a receive found it dry
+//! (`ENOBUFS`), the stream receives once into a buffer of its own instead:
+//! no connection waits for the ring.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use futures_core::Stream;
 
-use crate::buf::IoBuf;
+use crate::buf::{IoBuf, IoBufMut};
 use crate::runtime::fd::SharedFd;
-use crate::runtime::op::MultiOp;
+use crate::runtime::op::{MultiOp, Op};
 use crate::runtime::{Worker, context};
 use crate::uring::Completion;
 
-use super::ops::RecvMulti;
+use super::ops::{Recv, RecvMulti};
 
 /// Unread buffers one stream may hold before its receive is paused (never
 /// more than half the worker's buffer ring).
@@ -35,10 +38,11 @@ pub const DEFAULT_RECV_LIMIT: usize = 32;
 /// has completed. (Data that arrived past a stream's unread bound was
 /// copied out of the ring; such a `RecvBuf` owns a plain allocation.)
 ///
-/// A send blocked by a peer that does not read keeps its buffer out of the
-/// ring: with as many of those as the ring has buffers, every receive on
-/// the worker waits. Size the ring above that, or copy first (see
-/// docs/networking.md, "Buffers held by sends").
+/// A send of a `RecvBuf` that would wait for a peer to read copies the
+/// bytes out first, so the ring's buffer goes back at once (the returned
+/// `RecvBuf` owns the copy). A `RecvBuf` the program keeps does hold its
+/// ring buffer: copy (`to_vec()`) what you keep for long (see
+/// docs/networking.md, "No peer can drain the ring").
 pub struct RecvBuf {
     /// `Some` for a ring buffer, to give `bid` back on drop.
     ring: Option<(Rc<Worker>, u16)>,
@@ -120,6 +124,16 @@ unsafe impl IoBuf for RecvBuf {
     fn bytes_total(&self) -> usize {
         self.len
     }
+    fn in_ring(&self) -> bool {
+        self.ring.is_some()
+    }
+    fn leave_ring(&mut self) {
+        if let Some((worker, _)) = &self.ring {
+            let _ = worker.with_bufs(|pool| pool.copied += 1);
+            let copy = self.as_slice().to_vec();
+            *self = RecvBuf::spilled(copy); // the old value's drop recycles the buffer
+        }
+    }
 }
 
 /// The receive side of a socket as a stream of [`RecvBuf`]s; see
@@ -132,16 +146,45 @@ unsafe impl IoBuf for RecvBuf {
 /// one `RecvStream` to its end, rather than switching to `read` midway.
 pub struct RecvStream {
     fd: SharedFd,
-    /// The armed receive, and the worker it is armed on (whose buffer ring
-    /// its buffers come from): the one polling when it was armed.
-    op: Option<(MultiOp<RecvMulti>, Rc<Worker>)>,
+    op: Option<Armed>,
     limit: usize,
     done: bool,
+    /// The last receive ended in `ENOBUFS`: receive once into memory of
+    /// the stream's own before arming on the ring again.
+    starved: bool,
+}
+
+/// What a stream has in flight.
+enum Armed {
+    /// The multishot receive, and the worker it is armed on (whose buffer
+    /// ring its buffers come from): the one polling when it was armed.
+    Ring(MultiOp<RecvMulti>, Rc<Worker>),
+    /// One receive into a buffer of the stream's own, while the worker's
+    /// ring runs low (or this stream found it dry).
+    Owned(Op<Recv<Vec<u8>>>),
 }
 
 impl RecvStream {
     pub(crate) fn new(fd: SharedFd, limit: usize) -> RecvStream {
-        RecvStream { fd, op: None, limit: limit.max(1), done: false }
+        RecvStream { fd, op: None, limit: limit.max(1), done: false, starved: false }
+    }
+
+    /// What to receive with next, on the worker polling us: the multishot
+    /// receive on its ring, unless the ring runs low or this stream just
+    /// found it dry. Then one receive into a buffer of our own (the ring's
+    /// buffer size): no connection ever waits for the ring to refill. One
+    /// stream may hold at most half the ring.
+    fn arm(&mut self) -> io::Result<Armed> {
+        let worker = context::current().expect(context::NO_RUNTIME);
+        let starved = std::mem::take(&mut self.starved);
+        let (low, cap, size) =
+            worker.with_bufs(|pool| (pool.low(), (pool.entries() / 2).max(1), pool.buf_size()))?;
+        let fd = self.fd.clone();
+        Ok(if starved || low {
+            Armed::Owned(Op::new(Recv::new(fd, Vec::with_capacity(size))))
+        } else {
+            Armed::Ring(MultiOp::with_limit(RecvMulti { fd }, self.limit.min(cap)), worker)
+        })
     }
 
     /// Poll for the next buffer (what `StreamExt::next` calls).
@@ -150,34 +193,36 @@ impl RecvStream {
             if self.done {
                 return Poll::Ready(None);
             }
-            let (op, worker) = match &mut self.op {
-                Some((op, worker)) => (op, worker.clone()),
-                None => {
-                    // Arm on the worker polling us (the MultiOp submits
-                    // there), unless its ring is dry: then wait for a buffer
-                    // to come back rather than re-arm into the same ENOBUFS.
-                    // One stream may hold at most half the ring.
-                    let worker = context::current().expect(context::NO_RUNTIME);
-                    let state = worker.with_bufs(|pool| {
-                        let dry = pool.available() == 0;
-                        if dry {
-                            pool.wait(cx.waker());
+            let armed = match &mut self.op {
+                Some(armed) => armed,
+                None => match self.arm() {
+                    Ok(armed) => self.op.insert(armed),
+                    Err(e) => {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                },
+            };
+            let (op, worker) = match armed {
+                Armed::Ring(op, worker) => (op, worker.clone()),
+                Armed::Owned(op) => {
+                    let (cqe, recv) = ready!(Pin::new(op).poll(cx));
+                    self.op = None;
+                    match cqe.result() {
+                        Ok(0) => self.done = true,
+                        Ok(n) => {
+                            let mut data = recv.into_buf();
+                            // SAFETY: the kernel wrote `n` bytes at its start.
+                            unsafe { data.set_init(n as usize) };
+                            return Poll::Ready(Some(Ok(RecvBuf::spilled(data))));
                         }
-                        (dry, (pool.entries() / 2).max(1))
-                    });
-                    match state {
-                        Ok((true, _)) => return Poll::Pending,
-                        Ok((false, cap)) => {
-                            let data = RecvMulti { fd: self.fd.clone() };
-                            let op = MultiOp::with_limit(data, self.limit.min(cap));
-                            let (op, worker) = self.op.insert((op, worker));
-                            (op, worker.clone())
-                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {
                             self.done = true;
                             return Poll::Ready(Some(Err(e)));
                         }
                     }
+                    continue;
                 }
             };
             let delivery = match op.poll_next(cx) {
@@ -224,7 +269,8 @@ impl RecvStream {
                 Some(None)
             }
             e if e == -libc::ENOBUFS => {
-                tracing::warn!(fd = self.fd.raw(), "recv ran out of buffers; re-arming");
+                self.starved = true;
+                tracing::debug!(fd = self.fd.raw(), "recv ran out of buffers");
                 None
             }
             // Paused at the unread bound (our own cancel), or ended by a CQ

@@ -4,11 +4,11 @@
 //! Buffers come out of the ring one per completion (the driver counts them
 //! as it reaps) and go back when their `RecvBuf` is dropped. Returns are
 //! published once per tick, with one store, before the worker enters the
-//! kernel. A receive that found the ring empty (`ENOBUFS`) waits here until
-//! a buffer is back instead of re-arming into the same `ENOBUFS`.
+//! kernel. When fewer than a quarter are left (`low`), receives copy data
+//! out of the ring rather than keep it, and arm with buffers of their own
+//! (docs/networking.md, "No peer can drain the ring").
 
 use std::io;
-use std::task::Waker;
 
 use crate::uring::{IoUring, ProvidedBufRing};
 
@@ -20,19 +20,27 @@ pub(crate) struct BufPool {
     /// Buffers the kernel handed out (counted by the driver as it reaps)
     /// and not yet recycled.
     pub(crate) out: usize,
+    /// Buffers whose data was copied out so they could go back early.
+    pub(crate) copied: u64,
     dirty: bool,
-    waiters: Vec<Waker>,
 }
 
 impl BufPool {
     pub(crate) fn new(ring: &IoUring, entries: u16, size: u32) -> io::Result<BufPool> {
         let ring = ring.register_buf_ring(entries, size, BGID)?;
-        Ok(BufPool { ring, out: 0, dirty: false, waiters: Vec::new() })
+        Ok(BufPool { ring, out: 0, copied: 0, dirty: false })
     }
 
     /// Buffers in the ring, free for the kernel to pick.
     pub(crate) fn available(&self) -> usize {
         self.ring.entries() as usize - self.out
+    }
+
+    /// Fewer than a quarter of the buffers are left in the ring: receives
+    /// copy what they get out of it rather than keep it unread (see
+    /// docs/networking.md, "No peer can drain the ring").
+    pub(crate) fn low(&self) -> bool {
+        self.available() < (self.entries() / 4).max(1)
     }
 
     /// Where the first `len` bytes of buffer `bid` are.
@@ -64,22 +72,16 @@ impl BufPool {
         self.dirty = true;
     }
 
-    /// Wait for a buffer to come back.
-    pub(crate) fn wait(&mut self, waker: &Waker) {
-        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
-            self.waiters.push(waker.clone());
-        }
+    /// The size of each buffer.
+    pub(crate) fn buf_size(&self) -> usize {
+        self.ring.buf_size() as usize
     }
 
-    /// Publish the recycled buffers; hand back the wakers of receives that
-    /// waited for them.
-    pub(crate) fn publish(&mut self, wakers: &mut Vec<Waker>) {
+    /// Publish the recycled buffers to the kernel (once per tick).
+    pub(crate) fn publish(&mut self) {
         if self.dirty {
             self.ring.publish();
             self.dirty = false;
-            if self.available() > 0 {
-                wakers.append(&mut self.waiters);
-            }
         }
     }
 }

@@ -102,6 +102,8 @@ pub(crate) struct Driver {
     /// Multishot ops whose unread queue reached its bound this reap; they
     /// are cancelled after it (backpressure).
     to_pause: Vec<usize>,
+    /// Ring buffers sitting in multishot ops' unread queues.
+    queued_bufs: usize,
     pub(crate) counters: Counters,
 }
 
@@ -121,6 +123,7 @@ impl Driver {
             bufs: None,
             buf_config,
             to_pause: Vec::new(),
+            queued_bufs: 0,
             counters: Counters::default(),
         }
     }
@@ -138,11 +141,10 @@ impl Driver {
         Ok(self.bufs.as_mut().expect("created above"))
     }
 
-    /// Publish recycled buffers (once per tick); wakers of receives that
-    /// waited for a buffer go to `wakers`.
-    pub(crate) fn publish_bufs(&mut self, wakers: &mut Vec<Waker>) {
+    /// Publish recycled buffers (once per tick).
+    pub(crate) fn publish_bufs(&mut self) {
         if let Some(bufs) = &mut self.bufs {
-            bufs.publish(wakers);
+            bufs.publish();
         }
     }
 
@@ -153,6 +155,11 @@ impl Driver {
         std::mem::forget(std::mem::take(&mut self.ops));
         std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         std::mem::forget(self.bufs.take()); // a receive may still write its buffers
+    }
+
+    /// Ring buffers whose data was copied out of the ring so far.
+    pub(crate) fn bufs_copied(&self) -> u64 {
+        self.bufs.as_ref().map_or(0, |b| b.copied)
     }
 
     /// Operations whose final completion has not arrived yet.
@@ -249,6 +256,7 @@ impl Driver {
             unreachable!("poll_multi on a single-shot or orphaned op")
         };
         if let Some(delivery) = queue.pop_front() {
+            self.queued_bufs -= usize::from(delivery.cqe.buffer_id().is_some());
             if *finished && queue.is_empty() {
                 self.remove_op(key);
             }
@@ -281,6 +289,7 @@ impl Driver {
                         // SAFETY: the completion handed `bid` out; its owner is
                         // gone without having seen it.
                         unsafe { bufs.recycle(bid) };
+                        self.queued_bufs -= 1;
                     }
                     owned.completed(&d.cqe);
                 }
@@ -481,6 +490,7 @@ impl Driver {
             graveyard,
             bufs,
             to_pause,
+            queued_bufs,
             counters,
             ..
         } = self;
@@ -503,15 +513,42 @@ impl Driver {
                     if !cqe.has_more() {
                         *in_kernel -= 1;
                     }
-                    let mut done = Done { wakers, graveyard, to_pause, bufs: bufs.as_mut() };
+                    let mut done =
+                        Done { wakers, graveyard, to_pause, queued_bufs, bufs: bufs.as_mut() };
                     complete(ops, ud as usize, cqe, &mut done);
                 }
             }
+        }
+        if self.bufs.as_ref().is_some_and(BufPool::low) && self.queued_bufs > 0 {
+            self.reclaim_bufs();
         }
         for key in std::mem::take(&mut self.to_pause) {
             tracing::trace!(key, "multishot paused: its unread queue is full");
             self.cancel(key as u64);
         }
+    }
+}
+
+impl Driver {
+    /// The ring runs low: copy out every ring buffer that sits unread in a
+    /// multishot op's queue and give it back, so receives that are not read
+    /// (their task waits on something else, e.g. a send to a peer that
+    /// does not read) cannot keep the ring dry for the others.
+    fn reclaim_bufs(&mut self) {
+        let Some(bufs) = self.bufs.as_mut() else { return };
+        let mut copied = 0;
+        for (_, slot) in &mut self.ops {
+            let Slot::Multi { queue, .. } = slot else { continue };
+            for d in queue.iter_mut() {
+                if let Some(bid) = d.cqe.buffer_id() {
+                    let cqe = Completion::new(d.cqe.user_data(), d.cqe.raw_result(), d.cqe.flags());
+                    *d = spill(bufs, bid, cqe);
+                    copied += 1;
+                }
+            }
+        }
+        self.queued_bufs -= copied;
+        tracing::debug!(copied, "buffer ring low: copied out unread buffers");
     }
 }
 
@@ -521,6 +558,8 @@ struct Done<'a> {
     wakers: &'a mut Vec<Waker>,
     graveyard: &'a mut Graveyard,
     to_pause: &'a mut Vec<usize>,
+    /// Ring buffers in unread queues.
+    queued_bufs: &'a mut usize,
     bufs: Option<&'a mut BufPool>,
 }
 
@@ -542,7 +581,13 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'
                 // Past the bound the kernel overshot (it fills buffers until
                 // our cancel lands): copy the data out and give the buffer
                 // back now, so the stream never holds more than `limit`.
-                (Some(bid), Some(bufs)) if over => spill(bufs, bid, cqe),
+                // The same while the ring runs low: no unread queue then
+                // keeps a buffer the other receives need.
+                (Some(bid), Some(bufs)) if over || bufs.low() => spill(bufs, bid, cqe),
+                (Some(_), Some(_)) => {
+                    *done.queued_bufs += 1;
+                    Delivery { cqe, spilled: None }
+                }
                 _ => Delivery { cqe, spilled: None },
             };
             queue.push_back(delivery);
@@ -577,6 +622,7 @@ fn spill(bufs: &mut BufPool, bid: u16, cqe: Completion) -> Delivery {
     let data = (len > 0).then_some(data); // an empty one carries nothing
     // SAFETY: as above.
     unsafe { bufs.recycle(bid) };
+    bufs.copied += 1;
     let flags = cqe.flags() & !crate::uring::sys::IORING_CQE_F_BUFFER;
     Delivery { cqe: Completion::new(cqe.user_data(), cqe.raw_result(), flags), spilled: data }
 }

@@ -42,10 +42,22 @@ pub struct Metrics {
     pub live_op_keys: u64,
     /// Timers registered and not yet fired or dropped.
     pub timers_pending: u64,
+    /// Received buffers copied out of the provided-buffer ring so that the
+    /// ring's buffer could go back early: data past a stream's unread
+    /// bound, data received or left unread while the ring ran low, and
+    /// sends that would have waited on a peer that does not read. Zero
+    /// while every peer keeps up.
+    pub ring_bufs_copied: u64,
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, ops_in_flight: usize, live: usize, timers: usize) -> Metrics {
+    pub(crate) fn snapshot(
+        &self,
+        ops_in_flight: usize,
+        live: usize,
+        timers: usize,
+        copied: u64,
+    ) -> Metrics {
         Metrics {
             ticks: self.ticks,
             enters: self.enters,
@@ -58,6 +70,7 @@ impl Counters {
             ops_in_flight: ops_in_flight as u64,
             live_op_keys: live as u64,
             timers_pending: timers as u64,
+            ring_bufs_copied: copied,
         }
     }
 }

@@ -233,7 +233,7 @@ impl Worker {
 
         {
             let mut driver = self.driver.borrow_mut();
-            driver.publish_bufs(&mut wakers);
+            driver.publish_bufs();
             // Completions reaped while a task's op made room in a full SQ.
             wakers.append(&mut driver.deferred);
         }
@@ -298,6 +298,7 @@ impl Worker {
             driver.in_flight(),
             driver.live_keys(),
             self.timers.borrow().pending(),
+            driver.bufs_copied(),
         )
     }
 
