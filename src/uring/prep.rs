@@ -13,7 +13,9 @@
 //! timespecs, paths, statx buffers) must stay valid, and must not be read or
 //! written by anyone else where the kernel writes, until the SQE's *final*
 //! completion (the one without [`Completion::has_more`]) has been reaped.
-//! Cancelling an SQE does not end this: its final completion does.
+//! Cancelling an SQE does not end this: its final completion does. Their
+//! `RawFd` arguments name files the caller may act on, and keeps open,
+//! until that final completion (I/O safety).
 //!
 //! # What the safe methods let the kernel touch
 //!
@@ -37,11 +39,20 @@
 //!   index, still matching only this ring's requests); each cancelled
 //!   request still posts its final completion.
 //!   `prep_shutdown`, `prep_fsync` and the polls write no memory.
+//! - The fd of a safe method is a [`BorrowedFd`], not a number: safe code
+//!   cannot name an fd it does not hold (I/O safety). The borrow ends when
+//!   the method returns, but the kernel looks the fd up only when it
+//!   issues the request: in the submit that sends it, or later for a
+//!   linked, drained or `IOSQE_ASYNC` request. Keep the fd open until the
+//!   request's final completion; this layer cannot enforce it, and a
+//!   request whose fd was closed first acts on whatever file takes the
+//!   number next. The runtime keeps it open: each operation holds a clone
+//!   of the `SharedFd`, which closes the fd only after the last clone.
 //!
 //! [`Completion::has_more`]: super::Completion::has_more
 
 use core::ffi::c_char;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use super::ring::{IoUring, SqFull};
 use super::sys::*;
@@ -377,8 +388,13 @@ impl IoUring {
 
     /// Queue a **multishot** `accept4`: one completion per accepted
     /// connection, each with its new fd, until one without `has_more`.
-    pub fn prep_accept_multishot(&mut self, fd: RawFd, flags: i32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_ACCEPT, fd, user_data);
+    pub fn prep_accept_multishot(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ACCEPT, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(flags as u32).set_ioprio(IORING_ACCEPT_MULTISHOT);
         self.queue(sqe)
     }
@@ -411,8 +427,8 @@ impl IoUring {
     }
 
     /// Queue a `shutdown(fd, how)` (`libc::SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
-    pub fn prep_shutdown(&mut self, fd: RawFd, how: i32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_SHUTDOWN, fd, user_data);
+    pub fn prep_shutdown(&mut self, fd: BorrowedFd<'_>, how: i32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_SHUTDOWN, fd.as_raw_fd(), user_data);
         sqe.set_len(how as u32);
         self.queue(sqe)
     }
@@ -462,8 +478,8 @@ impl IoUring {
     /// is implied; add `IORING_ASYNC_CANCEL_ALL` for all of them). With
     /// `IORING_ASYNC_CANCEL_ANY` the fd is ignored and every request of the
     /// ring matches: [`IoUring::prep_cancel`] does that without an fd.
-    pub fn prep_cancel_fd(&mut self, fd: RawFd, flags: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_ASYNC_CANCEL, fd, user_data);
+    pub fn prep_cancel_fd(&mut self, fd: BorrowedFd<'_>, flags: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ASYNC_CANCEL, fd.as_raw_fd(), user_data);
         let flags = if flags & IORING_ASYNC_CANCEL_ANY != 0 {
             flags
         } else {
@@ -475,15 +491,20 @@ impl IoUring {
 
     /// Queue a one-shot poll for `events` (`libc::POLLIN`, ...); the result
     /// is the ready mask.
-    pub fn prep_poll_add(&mut self, fd: RawFd, events: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd, user_data);
+    pub fn prep_poll_add(&mut self, fd: BorrowedFd<'_>, events: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(events);
         self.queue(sqe)
     }
 
     /// Queue a multishot poll: a completion each time `fd` becomes ready.
-    pub fn prep_poll_multishot(&mut self, fd: RawFd, events: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd, user_data);
+    pub fn prep_poll_multishot(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        events: u32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(events).set_len(IORING_POLL_ADD_MULTI);
         self.queue(sqe)
     }
@@ -536,8 +557,8 @@ impl IoUring {
     }
 
     /// Queue an `fsync` (`IORING_FSYNC_DATASYNC` in `flags` for `fdatasync`).
-    pub fn prep_fsync(&mut self, fd: RawFd, flags: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_FSYNC, fd, user_data);
+    pub fn prep_fsync(&mut self, fd: BorrowedFd<'_>, flags: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_FSYNC, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(flags);
         self.queue(sqe)
     }
