@@ -39,6 +39,13 @@ fn invalid_values_are_invalid_input_naming_the_value() {
     invalid(unpinned().event_budget(0), &["event_budget", "at least 1"]);
     invalid(unpinned().buf_ring_entries(3), &["buf_ring_entries", "got 3"]);
     invalid(unpinned().buf_size(0), &["buf_size"]);
+    // 2^15 buffers of 2^17 bytes make 2^32 bytes, past a 32-bit `usize`
+    // (the checked helper's unit tests cover this on every target).
+    #[cfg(target_pointer_width = "32")]
+    invalid(
+        unpinned().buf_ring_entries(1 << 15).buf_size(1 << 17),
+        &["buf_ring_entries x buf_size"],
+    );
     // The smallest valid values build.
     unpinned().ring_entries(1).event_budget(1).buf_ring_entries(1).build().unwrap();
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use corering::uring::IoUring;
@@ -15,7 +15,7 @@ fn one_sqe_accepts_a_hundred_connections() {
     // A multishot request ends when its completion has to go to the CQ
     // overflow list, so the CQ must hold all 100 (checked below as well).
     let mut ring = IoUring::builder().entries(16).cq_entries(128).build().unwrap();
-    ring.prep_accept_multishot(listener.as_raw_fd(), libc::SOCK_CLOEXEC, 9).unwrap();
+    ring.prep_accept_multishot(listener.as_fd(), libc::SOCK_CLOEXEC, 9).unwrap();
     assert_eq!(ring.submit().unwrap(), 1);
 
     let clients: Vec<TcpStream> = (0..CONNS).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -49,7 +49,7 @@ fn cq_overflow_ends_a_multishot_accept_with_a_final_completion() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut ring = IoUring::builder().entries(4).cq_entries(8).build().unwrap();
-    ring.prep_accept_multishot(listener.as_raw_fd(), libc::SOCK_CLOEXEC, 9).unwrap();
+    ring.prep_accept_multishot(listener.as_fd(), libc::SOCK_CLOEXEC, 9).unwrap();
     ring.submit().unwrap();
     let clients: Vec<TcpStream> = (0..32).map(|_| TcpStream::connect(addr).unwrap()).collect();
     let mut accepted = Vec::new();
@@ -65,7 +65,7 @@ fn cq_overflow_ends_a_multishot_accept_with_a_final_completion() {
             if !cqe.has_more() {
                 ended = true;
                 rearms += 1;
-                ring.prep_accept_multishot(listener.as_raw_fd(), libc::SOCK_CLOEXEC, 9).unwrap();
+                ring.prep_accept_multishot(listener.as_fd(), libc::SOCK_CLOEXEC, 9).unwrap();
             }
         }
         assert!(accepted.len() > before, "no accept within 10 s");

@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::io::{Read, Write};
 use std::mem::{self, MaybeUninit};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -467,7 +467,7 @@ fn close_really_closes() {
 fn shutdown_write_half() {
     let (mut a, mut b) = unix_pair();
     let mut ring = ring();
-    ring.prep_shutdown(a.as_raw_fd(), libc::SHUT_WR, 1).unwrap();
+    ring.prep_shutdown(a.as_fd(), libc::SHUT_WR, 1).unwrap();
     assert_eq!(wait(&mut ring, 1)[0].result().expect("shutdown"), 0);
 
     let mut buf = [0u8; 8];
@@ -486,7 +486,7 @@ fn shutdown_write_half() {
 fn poll_add_single() {
     let (r, mut w) = std::io::pipe().unwrap();
     let mut ring = ring();
-    ring.prep_poll_add(r.as_raw_fd(), libc::POLLIN as u32, 1).unwrap();
+    ring.prep_poll_add(r.as_fd(), libc::POLLIN as u32, 1).unwrap();
     quiet(&mut ring, Duration::from_millis(20)); // empty pipe: not ready yet
 
     w.write_all(b"x").unwrap();
@@ -500,7 +500,7 @@ fn poll_add_single() {
 fn poll_multishot_then_remove() {
     let (mut r, mut w) = std::io::pipe().unwrap();
     let mut ring = ring();
-    ring.prep_poll_multishot(r.as_raw_fd(), libc::POLLIN as u32, 1).unwrap();
+    ring.prep_poll_multishot(r.as_fd(), libc::POLLIN as u32, 1).unwrap();
     quiet(&mut ring, Duration::from_millis(20));
 
     for byte in [b'a', b'b'] {
@@ -578,8 +578,8 @@ fn openat_write_fsync_statx_read() {
     unsafe { ring.prep_write(file.as_raw_fd(), data.as_ptr(), data.len() as u32, 0, 2) }.unwrap();
     assert_eq!(wait(&mut ring, 1)[0].result().expect("write"), data.len() as u32);
 
-    ring.prep_fsync(file.as_raw_fd(), 0, 3).unwrap();
-    ring.prep_fsync(file.as_raw_fd(), IORING_FSYNC_DATASYNC, 4).unwrap();
+    ring.prep_fsync(file.as_fd(), 0, 3).unwrap();
+    ring.prep_fsync(file.as_fd(), IORING_FSYNC_DATASYNC, 4).unwrap();
     let cqes = wait(&mut ring, 2);
     assert_eq!(by_ud(&cqes, 3).result().expect("fsync"), 0);
     assert_eq!(by_ud(&cqes, 4).result().expect("fdatasync"), 0);
@@ -633,7 +633,7 @@ fn io_link_chain_completes_in_order() {
     assert_eq!(&buf[..6], msg);
 
     // A failed link head cancels the rest of the chain.
-    ring.prep_shutdown(r.as_raw_fd(), libc::SHUT_WR, 3).unwrap().flags(IOSQE_IO_LINK);
+    ring.prep_shutdown(r.as_fd(), libc::SHUT_WR, 3).unwrap().flags(IOSQE_IO_LINK);
     ring.prep_nop(4).unwrap();
     let cqes = wait(&mut ring, 2);
     assert_eq!(by_ud(&cqes, 3).raw_result(), -libc::ENOTSOCK, "{cqes:?}");
@@ -654,9 +654,10 @@ fn cqe_skip_success() {
     quiet(&mut ring, Duration::from_millis(50));
 
     // Skipping applies to success only: a failure still posts its CQE.
-    ring.prep_shutdown(-1, libc::SHUT_RDWR, 3).unwrap().flags(IOSQE_CQE_SKIP_SUCCESS);
+    let (r, _w) = std::io::pipe().unwrap();
+    ring.prep_shutdown(r.as_fd(), libc::SHUT_RDWR, 3).unwrap().flags(IOSQE_CQE_SKIP_SUCCESS);
     let c = wait(&mut ring, 1)[0];
-    assert_eq!((c.user_data(), c.raw_result()), (3, -libc::EBADF));
+    assert_eq!((c.user_data(), c.raw_result()), (3, -libc::ENOTSOCK));
 }
 
 // ---------------------------------------------------------------------------
@@ -675,13 +676,13 @@ fn cancel_fd_pending_read() {
         .unwrap();
     quiet(&mut ring, Duration::from_millis(20)); // the pipe is empty: read pends
 
-    ring.prep_cancel_fd(r.as_raw_fd(), 0, 2).unwrap();
+    ring.prep_cancel_fd(r.as_fd(), 0, 2).unwrap();
     let cqes = wait(&mut ring, 2);
     assert_eq!(by_ud(&cqes, 1).raw_result(), -libc::ECANCELED, "{cqes:?}");
     assert_eq!(by_ud(&cqes, 2).raw_result(), 0, "{cqes:?}");
     assert_eq!(buf, [0; 16]);
 
     // Nothing left on that fd: the cancel finds nothing.
-    ring.prep_cancel_fd(r.as_raw_fd(), 0, 3).unwrap();
+    ring.prep_cancel_fd(r.as_fd(), 0, 3).unwrap();
     assert_eq!(wait(&mut ring, 1)[0].raw_result(), -libc::ENOENT);
 }

@@ -2,7 +2,7 @@
 //! its fd (a `SharedFd` clone) and whatever its SQE points at, on the heap.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use socket2::{SockAddr, SockAddrStorage};
 
@@ -266,7 +266,7 @@ impl Orphan for Shutdown {}
 // SAFETY: the SQE points at no memory; the fd is kept open by the clone.
 unsafe impl OpData for Shutdown {
     fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
-        ok(ring.prep_shutdown(self.fd.raw(), self.how, user_data))
+        ok(ring.prep_shutdown(self.fd.as_fd(), self.how, user_data))
     }
 }
 
@@ -300,7 +300,7 @@ unsafe impl OpData for AcceptMulti {
     const MULTISHOT: bool = true;
 
     fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
-        ok(ring.prep_accept_multishot(self.fd.raw(), libc::SOCK_CLOEXEC, user_data))
+        ok(ring.prep_accept_multishot(self.fd.as_fd(), libc::SOCK_CLOEXEC, user_data))
     }
 }
 

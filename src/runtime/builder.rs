@@ -187,6 +187,10 @@ impl Builder {
         if self.buf_size == 0 {
             return bad("buf_size must not be 0".into());
         }
+        // The ring is mapped on first use; refuse a size it cannot have now.
+        if let Err(e) = uring::check_buf_ring_size(self.buf_ring_entries, self.buf_size) {
+            return bad(format!("buf_ring_entries x buf_size: {e}"));
+        }
         if self.event_budget == 0 {
             return bad("event_budget must be at least 1".into());
         }

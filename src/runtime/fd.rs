@@ -57,7 +57,9 @@ impl AsRawFd for SharedFd {
 impl AsFd for SharedFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         // SAFETY: the fd stays open while any clone, `self` included, lives
-        // (it is taken out only by consuming the last clone).
+        // (it is taken out only by consuming the last clone). A ring request
+        // prepped with this borrow may use the fd after the borrow ends; the
+        // operation holds its own clone until the request's final completion.
         unsafe { BorrowedFd::borrow_raw(self.raw()) }
     }
 }

@@ -1,7 +1,7 @@
 //! The runtime's invariants, tested against the real kernel through the
 //! internal `Op` API (the public I/O types build on it).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::Runtime;
@@ -169,17 +169,17 @@ fn shutdown_drains_in_flight_ops() {
 
 /// A multishot poll: several completions on one key, then dropped in flight.
 struct PollMulti {
-    fd: i32,
+    fd: OwnedFd,
 }
 
 impl Orphan for PollMulti {}
 
-// SAFETY: the SQE points at no memory; the fd is kept open by the test.
+// SAFETY: the SQE points at no memory; the fd is kept open by `self`.
 unsafe impl OpData for PollMulti {
     const MULTISHOT: bool = true;
 
     fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
-        ring.prep_poll_multishot(self.fd, libc::POLLIN as u32, user_data).map(|_| ())
+        ring.prep_poll_multishot(self.fd.as_fd(), libc::POLLIN as u32, user_data).map(|_| ())
     }
 }
 
@@ -189,7 +189,7 @@ fn multishot_op_delivers_many_completions_then_frees_its_key_when_dropped() {
     let rt = rt();
     let (r, w) = pipe();
     rt.block_on(async {
-        let mut poll = MultiOp::new(PollMulti { fd: r.as_raw_fd() });
+        let mut poll = MultiOp::new(PollMulti { fd: r.try_clone().unwrap() });
         for round in 0..3 {
             // SAFETY: writes 1 byte from a live array to our own pipe.
             assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);

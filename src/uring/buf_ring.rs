@@ -21,6 +21,10 @@ use super::sys::{Buf, BufReg, IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_
 /// The most entries one buffer ring may have (`1 << 15`).
 pub const MAX_BUF_RING_ENTRIES: u16 = 1 << 15;
 
+/// The most bytes one buffer ring's mapping may span: Rust's limit for one
+/// allocation, which every pointer offset into it must respect.
+const MAX_MAPPING: usize = isize::MAX as usize;
+
 /// A provided-buffer ring registered on an [`IoUring`] under a group id.
 ///
 /// All buffers are given to the kernel at registration. A completion with
@@ -52,7 +56,9 @@ impl IoUring {
     /// # Errors
     ///
     /// `InvalidInput` if `entries` is not a power of two between 1 and
-    /// 32768 or `buf_size` is 0; `ENOMEM` if the mapping fails; `EEXIST`
+    /// 32768, `buf_size` is 0, or the ring and its buffers would span more
+    /// than `isize::MAX` bytes (reachable where `usize` has 32 bits);
+    /// `ENOMEM` if the mapping fails; `EEXIST`
     /// if `bgid` is taken; `EINVAL` on kernels without buffer rings (<5.19).
     pub fn register_buf_ring(
         &self,
@@ -75,10 +81,8 @@ impl ProvidedBufRing {
                 ),
             ));
         }
-        let page = page_size();
-        let ring_len = (entries as usize * size_of::<Buf>()).next_multiple_of(page);
-        let bufs_len = entries as usize * buf_size as usize;
-        let map = Mmap::anonymous(ring_len + bufs_len)?;
+        let Layout { ring_len, total } = Layout::new(entries, buf_size, page_size(), MAX_MAPPING)?;
+        let map = Mmap::anonymous(total)?;
         let ring: *mut Buf = map.at(0);
         let bufs: *mut u8 = map.at(ring_len);
 
@@ -136,7 +140,9 @@ impl ProvidedBufRing {
 
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
         assert!(bid < self.entries, "buffer id {bid} out of range");
-        // SAFETY: `bid < entries`, so the offset stays inside the buffers.
+        // SAFETY: `bid < entries`, so the offset stays inside the buffers,
+        // whose length `entries * buf_size` fits the mapping (`Layout::new`
+        // checked it), so the product cannot wrap either.
         unsafe { self.bufs.add(bid as usize * self.buf_size as usize) }
     }
 
@@ -213,8 +219,98 @@ impl fmt::Debug for ProvidedBufRing {
     }
 }
 
+/// Where a buffer ring's parts lie in its one mapping: the ring of entries,
+/// rounded up to whole pages, then the buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    /// Bytes of the ring: the buffers start here.
+    ring_len: usize,
+    /// Bytes of the whole mapping.
+    total: usize,
+}
+
+impl Layout {
+    /// The layout of `entries` buffers of `buf_size` bytes on `page`-byte
+    /// pages. Every size is computed with checked arithmetic.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the mapping would span more than `max` bytes, or
+    /// more than a `usize` can count.
+    fn new(entries: u16, buf_size: u32, page: usize, max: usize) -> io::Result<Layout> {
+        let n = usize::from(entries);
+        let ring_len =
+            n.checked_mul(size_of::<Buf>()).and_then(|r| r.checked_next_multiple_of(page));
+        let bufs_len = usize::try_from(buf_size).ok().and_then(|b| b.checked_mul(n));
+        let layout = ring_len
+            .zip(bufs_len)
+            .and_then(|(ring_len, b)| Some(Layout { ring_len, total: ring_len.checked_add(b)? }));
+        match layout {
+            Some(l) if l.total <= max => Ok(l),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a buffer ring of {entries} buffers of {buf_size} bytes needs more than the \
+                     {max} bytes one mapping may span; use fewer or smaller buffers"
+                ),
+            )),
+        }
+    }
+}
+
+/// Check, without mapping anything, that a buffer ring of `entries`
+/// buffers of `buf_size` bytes fits in one mapping.
+///
+/// # Errors
+///
+/// `InvalidInput` as [`IoUring::register_buf_ring`] for a size too large.
+pub(crate) fn check_size(entries: u16, buf_size: u32) -> io::Result<()> {
+    Layout::new(entries, buf_size, page_size(), MAX_MAPPING).map(drop)
+}
+
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if n > 0 { n as usize } else { 4096 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: usize = 4096;
+    /// The most a 32-bit `usize` can count.
+    const MAX_32: usize = u32::MAX as usize;
+
+    fn refused(entries: u16, buf_size: u32, max: usize) -> bool {
+        Layout::new(entries, buf_size, PAGE, max)
+            .is_err_and(|e| e.kind() == io::ErrorKind::InvalidInput)
+    }
+
+    #[test]
+    fn the_buffers_start_on_the_page_after_the_ring() {
+        let l = Layout::new(4, 100, PAGE, MAX_32).unwrap();
+        assert_eq!(l, Layout { ring_len: PAGE, total: PAGE + 400 });
+        let l = Layout::new(MAX_BUF_RING_ENTRIES, 1, PAGE, MAX_32).unwrap();
+        assert_eq!(l.ring_len, (1 << 15) * size_of::<Buf>());
+    }
+
+    /// On a 32-bit target these sizes wrap: 2^15 buffers of 2^17 bytes
+    /// make 2^32, which is 0, so the mapping would hold the ring alone and
+    /// the kernel would be handed buffers past its end.
+    #[test]
+    fn a_size_that_would_wrap_a_32_bit_usize_is_refused() {
+        assert!(refused(1 << 15, 1 << 17, MAX_32), "the buffers alone wrap");
+        assert!(refused(1, u32::MAX, MAX_32), "the buffers fit, the ring in front does not");
+        let fits = Layout::new(1, u32::MAX - PAGE as u32, PAGE, MAX_32).unwrap();
+        assert_eq!(fits.total, MAX_32, "the largest that fits is taken");
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn every_configuration_fits_a_64_bit_usize() {
+        let max = isize::MAX as usize;
+        let l = Layout::new(MAX_BUF_RING_ENTRIES, u32::MAX, PAGE, max).unwrap();
+        assert_eq!(l.total, (1 << 15) * size_of::<Buf>() + (1 << 15) * u32::MAX as usize);
+    }
 }

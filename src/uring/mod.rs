@@ -44,6 +44,7 @@ mod ring;
 mod setup;
 pub mod sys;
 
+pub(crate) use buf_ring::check_size as check_buf_ring_size;
 pub use buf_ring::{MAX_BUF_RING_ENTRIES, ProvidedBufRing};
 pub use completion::{Completion, Completions};
 pub use prep::Prepped;

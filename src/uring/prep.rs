@@ -13,12 +13,46 @@
 //! timespecs, paths, statx buffers) must stay valid, and must not be read or
 //! written by anyone else where the kernel writes, until the SQE's *final*
 //! completion (the one without [`Completion::has_more`]) has been reaped.
-//! Cancelling an SQE does not end this: its final completion does.
+//! Cancelling an SQE does not end this: its final completion does. Their
+//! `RawFd` arguments name files the caller may act on, and keeps open,
+//! until that final completion (I/O safety).
+//!
+//! # What the safe methods let the kernel touch
+//!
+//! A safe method must not let the kernel write anywhere Rust does not
+//! expect, nor act on an fd the caller does not hold. Each was checked for
+//! a field the kernel would write through or read a pointer from:
+//!
+//! - No safe SQE carries a pointer. `prep_timeout_remove`, `prep_cancel`
+//!   and `prep_poll_remove` put a `user_data` *value* in `addr`, and leave
+//!   the update flags clear (`IORING_TIMEOUT_UPDATE` and the poll update
+//!   flags would make the kernel read a timespec or take new values).
+//! - No safe SQE names a buffer group: the group stays 0 and
+//!   `IOSQE_BUFFER_SELECT` is refused by [`Prepped::flags`], so a safe SQE
+//!   never takes a provided buffer, whose ring safe code may drop. The
+//!   SQE's `personality` and `file_index` also stay 0.
+//! - `prep_accept_multishot` leaves `addr`/`addrlen` null, so the kernel
+//!   writes no peer address; each completion's fd is a new one, the
+//!   reaper's to own. `prep_cancel` and `prep_cancel_fd` only end this
+//!   ring's own requests early, whatever their flags (with
+//!   `IORING_ASYNC_CANCEL_FD_FIXED` the fd is read as a registered-file
+//!   index, still matching only this ring's requests); each cancelled
+//!   request still posts its final completion.
+//!   `prep_shutdown`, `prep_fsync` and the polls write no memory.
+//! - The fd of a safe method is a [`BorrowedFd`], not a number: safe code
+//!   cannot name an fd it does not hold (I/O safety). The borrow ends when
+//!   the method returns, but the kernel looks the fd up only when it
+//!   issues the request: in the submit that sends it, or later for a
+//!   linked, drained or `IOSQE_ASYNC` request. Keep the fd open until the
+//!   request's final completion; this layer cannot enforce it, and a
+//!   request whose fd was closed first acts on whatever file takes the
+//!   number next. The runtime keeps it open: each operation holds a clone
+//!   of the `SharedFd`, which closes the fd only after the last clone.
 //!
 //! [`Completion::has_more`]: super::Completion::has_more
 
 use core::ffi::c_char;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use super::ring::{IoUring, SqFull};
 use super::sys::*;
@@ -30,14 +64,59 @@ pub struct Prepped<'a> {
 }
 
 impl Prepped<'_> {
-    /// Add `IOSQE_*` flags: `IOSQE_IO_LINK`, `IOSQE_ASYNC`,
-    /// `IOSQE_CQE_SKIP_SUCCESS`, `IOSQE_IO_DRAIN`, ...
+    /// The `IOSQE_*` flags [`Prepped::flags`] takes. Each changes when a
+    /// request runs or whether its success is reported, never which memory
+    /// or which file the kernel touches:
     ///
-    /// With `IOSQE_CQE_SKIP_SUCCESS` a successful SQE posts no completion at
-    /// all, so memory behind it can never be proven free by one: use it only
-    /// on SQEs that point at no memory. `IOSQE_BUFFER_SELECT` is refused
-    /// (`EOPNOTSUPP`) by every safe `prep_*` method's opcode.
+    /// - `IOSQE_IO_DRAIN`, `IOSQE_IO_LINK`, `IOSQE_IO_HARDLINK` order
+    ///   requests; a request cancelled because its link broke still posts
+    ///   its own (final) completion, `-ECANCELED`.
+    /// - `IOSQE_ASYNC` runs the request on an io-wq worker, with the same
+    ///   memory and fd.
+    /// - `IOSQE_CQE_SKIP_SUCCESS` drops the completion of a success. An SQE
+    ///   that points at memory then may never post the final completion its
+    ///   contract waits for, so that memory stays borrowed for good: a leak,
+    ///   never a write after free. Use it on SQEs that point at no memory.
+    pub const SAFE_FLAGS: u8 =
+        IOSQE_IO_DRAIN | IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_ASYNC | IOSQE_CQE_SKIP_SUCCESS;
+
+    /// Add `IOSQE_*` flags from [`Prepped::SAFE_FLAGS`].
+    ///
+    /// # Panics
+    ///
+    /// If `flags` holds any other bit, before the SQE is changed. Those
+    /// change what the kernel touches: `IOSQE_BUFFER_SELECT` makes it write
+    /// into a buffer of provided-buffer group 0 instead of the memory the
+    /// SQE was prepped with, `IOSQE_FIXED_FILE` makes the fd an index into
+    /// the ring's registered files, and unknown bits may mean anything on a
+    /// later kernel. [`IoUring::prep_recv_select`] and
+    /// [`Prepped::flags_unchecked`] are the ways to ask for them.
+    #[track_caller]
     pub fn flags(self, flags: u8) -> Self {
+        assert!(
+            flags & !Self::SAFE_FLAGS == 0,
+            "Prepped::flags({flags:#04x}): IOSQE_BUFFER_SELECT, IOSQE_FIXED_FILE and unknown \
+             bits change what the kernel touches; use prep_recv_select or flags_unchecked"
+        );
+        self.sqe.add_flags(flags);
+        self
+    }
+
+    /// Add any `IOSQE_*` flags, [`Prepped::SAFE_FLAGS`] or not.
+    ///
+    /// # Safety
+    ///
+    /// The contract of the `prep_*` method that queued this SQE still
+    /// holds, and for each flag outside [`Prepped::SAFE_FLAGS`]:
+    ///
+    /// - `IOSQE_BUFFER_SELECT`: the buffer ring registered under group 0
+    ///   (every `prep_*` method leaves the SQE's buffer group at 0) outlives
+    ///   this SQE's final completion, as for [`IoUring::prep_recv_select`].
+    /// - `IOSQE_FIXED_FILE`: the SQE's fd is an index into this ring's
+    ///   registered files, and the caller may act on the file at that index
+    ///   until the final completion (I/O safety).
+    /// - any other bit: whatever the kernel asks of that flag.
+    pub unsafe fn flags_unchecked(self, flags: u8) -> Self {
         self.sqe.add_flags(flags);
         self
     }
@@ -309,8 +388,13 @@ impl IoUring {
 
     /// Queue a **multishot** `accept4`: one completion per accepted
     /// connection, each with its new fd, until one without `has_more`.
-    pub fn prep_accept_multishot(&mut self, fd: RawFd, flags: i32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_ACCEPT, fd, user_data);
+    pub fn prep_accept_multishot(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ACCEPT, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(flags as u32).set_ioprio(IORING_ACCEPT_MULTISHOT);
         self.queue(sqe)
     }
@@ -343,8 +427,8 @@ impl IoUring {
     }
 
     /// Queue a `shutdown(fd, how)` (`libc::SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
-    pub fn prep_shutdown(&mut self, fd: RawFd, how: i32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_SHUTDOWN, fd, user_data);
+    pub fn prep_shutdown(&mut self, fd: BorrowedFd<'_>, how: i32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_SHUTDOWN, fd.as_raw_fd(), user_data);
         sqe.set_len(how as u32);
         self.queue(sqe)
     }
@@ -391,10 +475,11 @@ impl IoUring {
     }
 
     /// Queue the cancellation of requests on `fd` (`IORING_ASYNC_CANCEL_FD`
-    /// is implied; add `IORING_ASYNC_CANCEL_ALL` for all of them, or pass
-    /// `IORING_ASYNC_CANCEL_ANY` to cancel every request of the ring).
-    pub fn prep_cancel_fd(&mut self, fd: RawFd, flags: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_ASYNC_CANCEL, fd, user_data);
+    /// is implied; add `IORING_ASYNC_CANCEL_ALL` for all of them). With
+    /// `IORING_ASYNC_CANCEL_ANY` the fd is ignored and every request of the
+    /// ring matches: [`IoUring::prep_cancel`] does that without an fd.
+    pub fn prep_cancel_fd(&mut self, fd: BorrowedFd<'_>, flags: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_ASYNC_CANCEL, fd.as_raw_fd(), user_data);
         let flags = if flags & IORING_ASYNC_CANCEL_ANY != 0 {
             flags
         } else {
@@ -406,15 +491,20 @@ impl IoUring {
 
     /// Queue a one-shot poll for `events` (`libc::POLLIN`, ...); the result
     /// is the ready mask.
-    pub fn prep_poll_add(&mut self, fd: RawFd, events: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd, user_data);
+    pub fn prep_poll_add(&mut self, fd: BorrowedFd<'_>, events: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(events);
         self.queue(sqe)
     }
 
     /// Queue a multishot poll: a completion each time `fd` becomes ready.
-    pub fn prep_poll_multishot(&mut self, fd: RawFd, events: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd, user_data);
+    pub fn prep_poll_multishot(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        events: u32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_POLL_ADD, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(events).set_len(IORING_POLL_ADD_MULTI);
         self.queue(sqe)
     }
@@ -467,8 +557,8 @@ impl IoUring {
     }
 
     /// Queue an `fsync` (`IORING_FSYNC_DATASYNC` in `flags` for `fdatasync`).
-    pub fn prep_fsync(&mut self, fd: RawFd, flags: u32, user_data: u64) -> Prep<'_> {
-        let mut sqe = Sqe::new(IORING_OP_FSYNC, fd, user_data);
+    pub fn prep_fsync(&mut self, fd: BorrowedFd<'_>, flags: u32, user_data: u64) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_FSYNC, fd.as_raw_fd(), user_data);
         sqe.set_op_flags(flags);
         self.queue(sqe)
     }
