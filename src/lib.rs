@@ -40,6 +40,6 @@ pub mod uring;
 
 pub use corering_macros::{main, test};
 pub use runtime::{
-    Builder, Handle, JoinError, JoinHandle, Metrics, Runtime, TryCurrentError, YieldNow, metrics,
-    spawn, yield_now,
+    Builder, Faults, Handle, JoinError, JoinHandle, Metrics, Runtime, TryCurrentError, YieldNow,
+    metrics, spawn, yield_now,
 };

@@ -961,15 +961,17 @@ async fn spawn_then_abort(ctx: Rc<Ctx>, mut r: Rng, depth: u32) {
 
 /// Every provided buffer must be back in the worker's ring once every task
 /// is done: take as many ring buffers out of one stream as it will yield
-/// and hold them; with none lost, that is all of them. (A `RecvBuf` that
-/// came from the ring shows its buffer id in its `Debug`; a spilled copy
-/// shows `None`.)
+/// and hold them. Data stays in the ring until fewer than a quarter of its
+/// buffers are left (then it is copied out: see docs/networking.md, "No
+/// peer can drain the ring"), so with none lost the reader holds exactly
+/// the other three quarters. (A `RecvBuf` that came from the ring shows
+/// its buffer id in its `Debug`; a copy shows `None`.)
 async fn buffers_all_returned(ctx: &Ctx, entries: usize, buf_size: usize) {
     let (a, b) = UnixStream::pair().unwrap();
     let total = entries * buf_size * 4;
     let writer = spawn(async move {
-        // Blocks once the reader holds every buffer; ends with EPIPE when
-        // the reader goes.
+        // Ends once the reader has read it all (past the reader's share of
+        // the ring, as copies), or with EPIPE when the reader goes.
         let _ = a.write_all(vec![0x5au8; total]).await;
     });
     let mut s = b.recv_stream_with_limit(entries);
@@ -978,11 +980,12 @@ async fn buffers_all_returned(ctx: &Ctx, entries: usize, buf_size: usize) {
         held.push(buf);
     }
     let from_ring = held.iter().filter(|b| format!("{b:?}").contains("bid: Some")).count();
-    if from_ring != entries {
+    let share = entries - (entries / 4).max(1);
+    if from_ring != share {
         ctx.fail(format!(
-            "after every task finished, one reader could hold only {from_ring} of the \
-             {entries} provided buffers (lost: {})",
-            entries.saturating_sub(from_ring)
+            "after every task finished, one reader could hold {from_ring} of the \
+             {entries} provided buffers, not {share} (lost: {})",
+            share.saturating_sub(from_ring)
         ));
     }
     drop((held, s, b));

@@ -32,6 +32,24 @@ pub struct Builder {
     pub(crate) buf_size: u32,
     pub(crate) event_budget: usize,
     pub(crate) timer_resolution: Duration,
+    pub(crate) faults: Faults,
+}
+
+/// Failures to inject into a runtime, so that tests can drive the paths
+/// that rare kernel failures take. Not for production use: every field is
+/// zero by default, and then nothing is injected.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    /// The next this many parks (enters that wait) report `EBUSY` after
+    /// the kernel returned, as a busy kernel does.
+    pub busy_parks: u32,
+    /// The next this many `MSG_RING` wakes this worker sends go to a file
+    /// that is not a ring, so the kernel fails them.
+    pub failed_msg_wakes: u32,
+    /// Setting up the ring fails with `ENOMEM`, as in a memory cgroup
+    /// without room for it.
+    pub setup_enomem: bool,
 }
 
 impl Default for Builder {
@@ -47,6 +65,7 @@ impl Default for Builder {
             buf_size: 4096,
             event_budget: 128,
             timer_resolution: Duration::from_millis(1),
+            faults: Faults::default(),
         }
     }
 }
@@ -135,6 +154,13 @@ impl Builder {
     /// deadline exactly, which costs one wake-up per timer.
     pub fn timer_resolution(&mut self, resolution: Duration) -> &mut Builder {
         self.timer_resolution = resolution;
+        self
+    }
+
+    /// Inject `faults` (tests only).
+    #[doc(hidden)]
+    pub fn faults(&mut self, faults: Faults) -> &mut Builder {
+        self.faults = faults;
         self
     }
 

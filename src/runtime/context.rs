@@ -41,7 +41,7 @@ pub(crate) fn wake_local(worker: usize, task: TaskId) -> bool {
 /// Wake the worker parked on ring `target` through this thread's worker's
 /// ring (`MSG_RING`). `false` when this thread runs no worker (or it is
 /// busy): the caller uses the target's eventfd.
-pub(crate) fn msg_wake(target: i32) -> bool {
+pub(crate) fn msg_wake(target: &std::sync::Arc<super::task::Remote>) -> bool {
     CURRENT
         .try_with(|c| match &*c.borrow() {
             Some(w) => w.driver.try_borrow_mut().is_ok_and(|mut d| d.msg_wake(target)),

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -19,8 +20,10 @@ use slab::Slab;
 
 use crate::uring::{Completion, IoUring, SqFull};
 
+use super::Faults;
 use super::buf_pool::BufPool;
 use super::metrics::Counters;
+use super::task::Remote;
 
 /// `user_data` of the worker's read on its wake-up eventfd.
 const WAKE_UD: u64 = u64::MAX;
@@ -31,11 +34,14 @@ const CLOSE_UD: u64 = u64::MAX - 2;
 /// `user_data` of a wake-up message another worker posted into our ring
 /// (`MSG_RING`); it only ends a park.
 const MSG_WAKE_UD: u64 = u64::MAX - 3;
-/// `user_data` of our `MSG_RING` SQEs waking another worker (a completion
-/// comes only if it failed: `IOSQE_CQE_SKIP_SUCCESS`).
-const MSG_SENT_UD: u64 = u64::MAX - 4;
 /// Slab keys stay below this; everything above is reserved.
 const MAX_KEY: usize = (u64::MAX - 1024) as usize;
+/// `user_data` of our `MSG_RING` SQEs waking another worker: this plus the
+/// target's key in `msg_sent`, below [`MSG_SENT_LIMIT`].
+const MSG_SENT_BASE: u64 = MAX_KEY as u64;
+/// At most this many of our `MSG_RING` wakes await their completion; past
+/// it, wakes go through the target's eventfd.
+const MSG_SENT_LIMIT: usize = 512;
 
 /// What an operation dropped in flight leaves behind: the memory and fds
 /// its SQE refers to, kept until the final completion.
@@ -104,11 +110,22 @@ pub(crate) struct Driver {
     to_pause: Vec<usize>,
     /// Ring buffers sitting in multishot ops' unread queues.
     queued_bufs: usize,
+    /// The workers our `MSG_RING` wakes went to, until each wake's
+    /// completion says how it went: a failed one falls back to the
+    /// target's eventfd, so the target never sleeps on.
+    msg_sent: Slab<Arc<Remote>>,
+    /// Failures to inject (tests only; all zero otherwise).
+    faults: Faults,
     pub(crate) counters: Counters,
 }
 
 impl Driver {
-    pub(crate) fn new(ring: IoUring, eventfd: i32, buf_config: (u16, u32)) -> Driver {
+    pub(crate) fn new(
+        ring: IoUring,
+        eventfd: i32,
+        buf_config: (u16, u32),
+        faults: Faults,
+    ) -> Driver {
         Driver {
             ring: ManuallyDrop::new(ring),
             ops: Slab::with_capacity(256),
@@ -124,6 +141,8 @@ impl Driver {
             buf_config,
             to_pause: Vec::new(),
             queued_bufs: 0,
+            msg_sent: Slab::new(),
+            faults,
             counters: Counters::default(),
         }
     }
@@ -366,16 +385,29 @@ impl Driver {
         queued
     }
 
-    /// Wake the worker parked on ring `target` with a `MSG_RING` from this
-    /// ring, submitted now. `false` if that could not be done (the caller
-    /// writes the target's eventfd instead).
-    pub(crate) fn msg_wake(&mut self, target: i32) -> bool {
-        // SAFETY: `target` is a corering worker's ring (its `Remote` holds
-        // the fd open), which reserves MSG_WAKE_UD for exactly this message.
-        match unsafe { self.ring.prep_msg_ring(target, 0, MSG_WAKE_UD, 0, MSG_SENT_UD) } {
-            Ok(p) => drop(p.flags(crate::uring::sys::IOSQE_CQE_SKIP_SUCCESS)),
-            Err(_) => return false,
+    /// Wake the worker parked on `target`'s ring with a `MSG_RING` from
+    /// this ring, submitted now. `false` if that could not be done (the
+    /// caller writes the target's eventfd instead). If the kernel fails
+    /// the message later, the reap writes the eventfd.
+    pub(crate) fn msg_wake(&mut self, target: &Arc<Remote>) -> bool {
+        if self.msg_sent.len() >= MSG_SENT_LIMIT {
+            return false;
         }
+        let ud = MSG_SENT_BASE + self.msg_sent.vacant_key() as u64;
+        let fd = if self.faults.failed_msg_wakes > 0 {
+            self.faults.failed_msg_wakes -= 1;
+            self.eventfd // not a ring: the kernel fails the message
+        } else {
+            target.ring_fd()
+        };
+        // SAFETY: `fd` is a corering worker's ring (its `Remote` holds the
+        // fd open), which reserves MSG_WAKE_UD for exactly this message; or
+        // our eventfd (fault injection), which the kernel refuses as a
+        // target without touching it.
+        if unsafe { self.ring.prep_msg_ring(fd, 0, MSG_WAKE_UD, 0, ud) }.is_err() {
+            return false;
+        }
+        self.msg_sent.insert(target.clone());
         self.counters.enters += 1;
         let sent = self.ring.submit().is_ok();
         self.counters.msg_wakes += u64::from(sent);
@@ -453,6 +485,7 @@ impl Driver {
         let defer = self.ring.setup_flags() & crate::uring::sys::IORING_SETUP_DEFER_TASKRUN != 0;
         let catch_up = (defer && !wait && self.in_kernel > 20)
             .then(|| (self.in_kernel as u32).min(self.ring.cq_entries()));
+        let mut wait = wait;
         loop {
             self.counters.enters += 1;
             let res = match (wait, timeout) {
@@ -463,13 +496,22 @@ impl Driver {
                 (true, None) => self.ring.submit_and_wait(1),
                 (true, Some(t)) => self.ring.submit_and_wait_timeout(1, t),
             };
+            let res = match res {
+                Ok(_) if wait && self.faults.busy_parks > 0 => {
+                    self.faults.busy_parks -= 1;
+                    Err(io::Error::from_raw_os_error(libc::EBUSY))
+                }
+                res => res,
+            };
             match res {
                 Ok(_) => break,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
                     // The kernel holds completions we have not reaped: reap,
-                    // then submit again. Nothing is lost.
+                    // then submit again. Nothing is lost. If that woke a
+                    // task, it is to run now: submit without waiting.
                     tracing::warn!("io_uring_enter busy; reaping before submitting again");
                     self.reap(wakers);
+                    wait &= wakers.is_empty();
                 }
                 Err(e) => return Err(e),
             }
@@ -491,6 +533,7 @@ impl Driver {
             bufs,
             to_pause,
             queued_bufs,
+            msg_sent,
             counters,
             ..
         } = self;
@@ -502,7 +545,13 @@ impl Driver {
             match cqe.user_data() {
                 WAKE_UD => *wake_armed = false,
                 CANCEL_UD | MSG_WAKE_UD => {}
-                MSG_SENT_UD => tracing::warn!(res = cqe.raw_result(), "a MSG_RING wake failed"),
+                ud if (MSG_SENT_BASE..MSG_SENT_BASE + MSG_SENT_LIMIT as u64).contains(&ud) => {
+                    let target = msg_sent.remove((ud - MSG_SENT_BASE) as usize);
+                    if cqe.raw_result() < 0 {
+                        tracing::warn!(res = cqe.raw_result(), "a MSG_RING wake failed; eventfd");
+                        target.kick();
+                    }
+                }
                 CLOSE_UD => {
                     *closing -= 1;
                     if let Err(e) = cqe.result() {

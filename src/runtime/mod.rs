@@ -29,7 +29,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::{fmt, mem};
 
-pub use builder::Builder;
+pub use builder::{Builder, Faults};
 pub use join::{JoinError, JoinHandle};
 pub use metrics::Metrics;
 
@@ -93,9 +93,15 @@ impl Runtime {
         let mut ring = b.ring.clone();
         ring.entries(b.entries);
         ring.cq_entries(b.cq_entries.unwrap_or(b.entries * 2));
-        let ring = ring.build()?;
+        let ring = if b.faults.setup_enomem {
+            let enomem = io::Error::from_raw_os_error(libc::ENOMEM);
+            return Err(crate::uring::setup::explain(enomem, None));
+        } else {
+            ring.build()?
+        };
         let remote = Remote::new(std::os::fd::AsFd::as_fd(&ring))?;
-        let driver = Driver::new(ring, remote.eventfd(), (b.buf_ring_entries, b.buf_size));
+        let driver =
+            Driver::new(ring, remote.eventfd(), (b.buf_ring_entries, b.buf_size), b.faults);
         let worker = Rc::new(Worker::new(driver, remote, b.event_budget, b.timer_resolution));
         tracing::debug!(
             worker = worker.id(),
@@ -146,8 +152,11 @@ impl Drop for Runtime {
             let step = self.worker.driver.borrow_mut().drain_step(deadline);
             match step {
                 shutdown::Drain::Done => break true,
-                // Dropped outside the borrow: their drops may use the worker.
-                shutdown::Drain::Waiting(dead) => drop(dead),
+                // Outside the borrow: wakes and drops may use the worker.
+                shutdown::Drain::Waiting(dead, woken) => {
+                    woken.into_iter().for_each(std::task::Waker::wake);
+                    drop(dead);
+                }
                 shutdown::Drain::Failed => break false,
             }
         };

@@ -3,6 +3,7 @@
 //! if the kernel does not finish in time, leak what it may still write.
 
 use std::mem::ManuallyDrop;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::driver::{Driver, Graveyard};
@@ -14,9 +15,11 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 pub(crate) enum Drain {
     /// Nothing is in flight any more.
     Done,
-    /// Still waiting; these orphans finished meanwhile and are to be
-    /// dropped by the caller, outside the driver's borrow.
-    Waiting(Graveyard),
+    /// Still waiting. The caller, outside the driver's borrow, wakes the
+    /// wakers (completions reaped meanwhile: their futures may live on, in
+    /// a task of another runtime on this thread) and drops the orphans
+    /// that finished.
+    Waiting(Graveyard, Vec<Waker>),
     /// The kernel did not finish before the deadline (or the ring failed).
     Failed,
 }
@@ -35,8 +38,9 @@ impl Driver {
             // Orphans that finished earlier may still hold buffers, fds and
             // the worker itself (a `RecvBuf` holds an `Rc<Worker>`): they
             // are dropped before the drain counts as done.
-            if !self.graveyard.is_empty() {
-                return Drain::Waiting(std::mem::take(&mut self.graveyard));
+            if !self.graveyard.is_empty() || !self.deferred.is_empty() {
+                let woken = std::mem::take(&mut self.deferred);
+                return Drain::Waiting(std::mem::take(&mut self.graveyard), woken);
             }
             return Drain::Done;
         }
@@ -47,9 +51,10 @@ impl Driver {
         {
             return Drain::Failed;
         }
-        // Futures are gone: these wakers only reach dead tasks.
-        drop(wakers);
-        Drain::Waiting(std::mem::take(&mut self.graveyard))
+        // This runtime's tasks are gone, but an operation may be awaited
+        // in a task of another runtime on this thread: wake, never drop.
+        wakers.append(&mut self.deferred);
+        Drain::Waiting(std::mem::take(&mut self.graveyard), wakers)
     }
 
     /// Drain to the end here (for `Drop`, where nothing else can run):
@@ -60,7 +65,10 @@ impl Driver {
         loop {
             match self.drain_step(deadline) {
                 Drain::Done => return true,
-                Drain::Waiting(dead) => drop(dead),
+                Drain::Waiting(dead, woken) => {
+                    woken.into_iter().for_each(Waker::wake);
+                    drop(dead);
+                }
                 Drain::Failed => return false,
             }
         }

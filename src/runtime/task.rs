@@ -124,19 +124,29 @@ impl Remote {
         self.eventfd.as_raw_fd()
     }
 
-    fn push(&self, id: TaskId) {
+    fn push(self: &Arc<Self>, id: TaskId) {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
         lock(&self.queue).push(id);
         // SeqCst pairs with `park`: either the worker sees our push when it
         // re-checks the inbox, or we see `parked` and wake it.
-        if self.parked.swap(false, Ordering::SeqCst) && !context::msg_wake(self.ring.as_raw_fd()) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from `one` to our own open eventfd.
-            // A failure (counter saturated) still leaves the worker woken.
-            unsafe { libc::write(self.eventfd(), (&raw const one).cast(), 8) };
+        if self.parked.swap(false, Ordering::SeqCst) && !context::msg_wake(self) {
+            self.kick();
         }
+    }
+
+    /// The worker's ring fd (a duplicate this `Remote` holds open).
+    pub(crate) fn ring_fd(&self) -> i32 {
+        self.ring.as_raw_fd()
+    }
+
+    /// Wake the worker through its eventfd.
+    pub(crate) fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from `one` to our own open eventfd.
+        // A failure (counter saturated) still leaves the worker woken.
+        unsafe { libc::write(self.eventfd(), (&raw const one).cast(), 8) };
     }
 
     /// Announce that the worker is about to block; `false` if wakes are

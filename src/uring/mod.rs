@@ -41,7 +41,7 @@ mod prep;
 mod probe;
 mod region;
 mod ring;
-mod setup;
+pub(crate) mod setup;
 pub mod sys;
 
 pub(crate) use buf_ring::check_size as check_buf_ring_size;
