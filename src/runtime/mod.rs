@@ -35,6 +35,8 @@ pub use metrics::Metrics;
 
 use driver::Driver;
 use task::Remote;
+
+use crate::uring::FORKED;
 pub(crate) use worker::Worker;
 
 /// A corering runtime: one worker, pinned to a CPU, on the thread that
@@ -122,6 +124,7 @@ impl Runtime {
         if context::current().is_some() {
             panic!("Runtime::block_on called from within a runtime on this thread");
         }
+        assert!(!self.forked(), "corering: a runtime cannot run in a forked child: {FORKED}");
         let _enter = context::enter(self.worker.clone());
         self.worker.block_on(future)
     }
@@ -142,8 +145,22 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Whether this process was forked from the one that built the runtime.
+    fn forked(&self) -> bool {
+        self.worker.driver.borrow().ring.is_forked()
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if self.forked() {
+            // The ring and its registrations are the parent's: touch
+            // nothing, free nothing the kernel may use; the child's memory
+            // goes with it.
+            mem::forget(self.worker.clone());
+            return;
+        }
         let _enter = context::enter(self.worker.clone());
         self.worker.drop_tasks();
         self.worker.driver.borrow_mut().start_drain();

@@ -49,5 +49,6 @@ pub use buf_ring::{MAX_BUF_RING_ENTRIES, ProvidedBufRing};
 pub use completion::{Completion, Completions};
 pub use prep::Prepped;
 pub use probe::Probe;
+pub(crate) use ring::FORKED;
 pub use ring::{IoUring, SqFull};
 pub use setup::{Builder, MAX_CQ_ENTRIES, MAX_ENTRIES};

@@ -130,8 +130,13 @@ impl Prepped<'_> {
 type Prep<'a> = Result<Prepped<'a>, SqFull>;
 
 impl IoUring {
+    /// # Panics
+    ///
+    /// In a process forked from the one that created the ring: the SQ is
+    /// the parent's (every `prep_*` method panics there).
     #[inline]
     fn queue(&mut self, sqe: Sqe) -> Prep<'_> {
+        assert!(!self.is_forked(), "{}", super::ring::FORKED);
         let slot = self.reserve()?;
         *slot = sqe;
         Ok(Prepped { sqe: slot })

@@ -25,14 +25,48 @@ use super::sys::{
     IORING_SQ_TASKRUN, IORING_UNREGISTER_RING_FDS, Params, RsrcUpdate, Sqe, Timespec,
 };
 
+/// Forks of this process, counted in each child by an `atfork` handler
+/// (registered when the first ring is created).
+static FORKS: AtomicU32 = AtomicU32::new(0);
+
+/// The count of forks so far, registering the counting handler first.
+fn forks() -> u32 {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn in_child() {
+        FORKS.fetch_add(1, Ordering::Relaxed);
+    }
+    HANDLER.call_once(|| {
+        // SAFETY: registers a handler that only bumps an atomic, which is
+        // async-signal-safe as a handler run in the child must be.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// What a ring in a forked child says when used.
+pub(crate) const FORKED: &str = "this io_uring belongs to the process that created it; a \
+    forked child must not use it (the rings are shared with the parent): create a new one";
+
 /// The ring's file descriptor, closed when its last owner (the ring, or a
 /// buffer ring registered on it) goes away.
 #[derive(Debug)]
-pub(crate) struct RingFd(c_int);
+pub(crate) struct RingFd {
+    fd: c_int,
+    /// [`forks`] when the ring was created: another count means this is a
+    /// forked child, which shares the ring's queues (mapped `MAP_SHARED`)
+    /// and its registrations with the parent, and must touch neither.
+    forks: u32,
+}
 
 impl RingFd {
     pub(crate) fn raw(&self) -> c_int {
-        self.0
+        self.fd
+    }
+
+    /// Whether this process is a fork of the one that created the ring.
+    #[inline]
+    pub(crate) fn forked(&self) -> bool {
+        FORKS.load(Ordering::Relaxed) != self.forks
     }
 
     /// `io_uring_register(2)` on this ring.
@@ -48,10 +82,14 @@ impl RingFd {
         arg: *mut c_void,
         nr_args: u32,
     ) -> io::Result<i32> {
+        if self.forked() {
+            // It would change the parent's ring (e.g. unregister its buffers).
+            return Err(io::Error::other(FORKED));
+        }
         // SAFETY: the fd is an open io_uring (we own it); `arg` is valid for
         // `opcode` by the caller's contract.
         let ret = unsafe {
-            libc::syscall(libc::SYS_io_uring_register, self.0, opcode, arg, nr_args as c_long)
+            libc::syscall(libc::SYS_io_uring_register, self.fd, opcode, arg, nr_args as c_long)
         };
         if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret as i32) }
     }
@@ -60,7 +98,7 @@ impl RingFd {
 impl Drop for RingFd {
     fn drop(&mut self) {
         // SAFETY: we own this fd; nothing uses it after the last owner drops.
-        unsafe { libc::close(self.0) };
+        unsafe { libc::close(self.fd) };
     }
 }
 
@@ -167,7 +205,7 @@ impl IoUring {
         if ret < 0 {
             return Err(io::Error::last_os_error());
         }
-        let fd = Rc::new(RingFd(ret as c_int));
+        let fd = Rc::new(RingFd { fd: ret as c_int, forks: forks() });
 
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * size_of::<Completion>();
@@ -259,6 +297,15 @@ impl IoUring {
     /// The `IORING_FEAT_*` word the kernel reported.
     pub fn features(&self) -> u32 {
         self.params.features
+    }
+
+    /// Whether this process was forked from the one that created the ring.
+    /// A forked child shares the ring's queues with its parent; every use
+    /// there is refused (enters fail, preps and reaps panic) so that it can
+    /// never take the parent's completions or queue into its SQ.
+    #[inline]
+    pub fn is_forked(&self) -> bool {
+        self.fd.forked()
     }
 
     /// Whether enters go through a registered ring fd.
@@ -403,6 +450,9 @@ impl IoUring {
 
     #[inline]
     fn enter(&mut self, want: u32, timeout: Option<Duration>) -> io::Result<u32> {
+        if self.fd.forked() {
+            return Err(io::Error::other(FORKED));
+        }
         // Release: the SQEs we wrote are visible before the kernel sees the tail.
         // SAFETY: `ktail` points into the SQ mapping, alive as long as self.
         unsafe { (*self.sq.ktail).store(self.sq.tail, Ordering::Release) };
@@ -462,8 +512,14 @@ impl IoUring {
     /// The completions available now, as a batch iterator: one Acquire load
     /// of the tail now, one Release store of the head when it drops (and
     /// one now, for a batch that was leaked).
+    ///
+    /// # Panics
+    ///
+    /// In a process forked from the one that created the ring: reaping
+    /// would take the parent's completions.
     #[inline]
     pub fn completions(&mut self) -> Completions<'_> {
+        assert!(!self.fd.forked(), "{FORKED}");
         let cq = &mut self.cq;
         // SAFETY: the cursors and CQE array point into the CQ mapping, which
         // lives as long as `self`; the `&mut self` borrow held by the
