@@ -38,7 +38,18 @@ pub(crate) struct Recv<B> {
     buf: B,
 }
 
-impl<B: 'static> Orphan for Recv<B> {}
+impl<B: IoBufMut> Orphan for Recv<B> {
+    /// The read's future is gone: keep what it received for the next
+    /// reader.
+    fn completed(&mut self, cqe: &Completion) {
+        if let Ok(n) = cqe.result() {
+            // SAFETY: the kernel wrote `n` bytes at the buffer's start and
+            // is done with it (this is the final completion).
+            let data = unsafe { std::slice::from_raw_parts(self.buf.stable_ptr(), n as usize) };
+            self.fd.stash(data);
+        }
+    }
+}
 
 // SAFETY: the SQE points into `buf`, stable across moves (`IoBufMut`); the
 // fd is kept open by the `SharedFd` clone.
@@ -60,14 +71,37 @@ impl<B> Recv<B> {
     }
 }
 
-pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
+pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<usize>, B) {
+    if fd.has_stash() {
+        let n = unstash(fd, &mut buf);
+        return (Ok(n), buf);
+    }
     let (cqe, mut op) = Op::new(Recv::new(fd.clone(), buf)).await;
     let res = cqe.result().map(|n| n as usize);
     if let Ok(n) = res {
         // SAFETY: the kernel wrote `n` bytes at the start of the buffer.
         unsafe { op.buf.set_init(n) };
+        if n > 0 && fd.has_stash() {
+            // Bytes kept while this read was in flight (a receive dropped
+            // meanwhile) came before these: they go first.
+            // SAFETY: as above, `n` bytes were written there.
+            fd.stash(unsafe { std::slice::from_raw_parts(op.buf.stable_ptr(), n) });
+            return (Ok(unstash(fd, &mut op.buf)), op.buf);
+        }
     }
     (res, op.buf)
+}
+
+/// Fill `buf` from the fd's kept bytes; returns how many.
+fn unstash<B: IoBufMut>(fd: &SharedFd, buf: &mut B) -> usize {
+    let Some(data) = fd.take_stash(buf.bytes_total()) else { return 0 };
+    // SAFETY: `data` fits in the buffer's `bytes_total` writable bytes
+    // (taken at most that many), and they do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), buf.stable_mut_ptr(), data.len());
+        buf.set_init(data.len());
+    }
+    data.len()
 }
 
 /// `send` from an owned buffer (`MSG_NOSIGNAL`: a closed peer is `EPIPE`,
@@ -310,7 +344,12 @@ pub(crate) struct RecvMulti {
     pub(crate) fd: SharedFd,
 }
 
-impl Orphan for RecvMulti {}
+impl Orphan for RecvMulti {
+    /// The stream is gone: keep what it received for the next reader.
+    fn received(&mut self, data: &[u8]) {
+        self.fd.stash(data);
+    }
+}
 
 // SAFETY: the SQE points at no memory of ours but the worker's buffer ring,
 // which outlives every operation on the worker (the driver drains before

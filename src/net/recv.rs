@@ -141,9 +141,10 @@ unsafe impl IoBuf for RecvBuf {
 /// it after being yielded.
 ///
 /// Once polled, it receives ahead of its reader (up to its unread bound).
-/// Dropping it discards what it received and did not yield, and whatever
-/// the kernel hands it before its cancel lands: so read a socket through
-/// one `RecvStream` to its end, rather than switching to `read` midway.
+/// Dropping it keeps what it received and did not yield (and whatever the
+/// kernel hands it before its cancel lands) with the socket: the next
+/// `read` or `recv_stream` on it returns those bytes first, so switching
+/// styles midway loses nothing.
 pub struct RecvStream {
     fd: SharedFd,
     op: Option<Armed>,
@@ -192,6 +193,11 @@ impl RecvStream {
         loop {
             if self.done {
                 return Poll::Ready(None);
+            }
+            // Bytes a dropped receive on this socket got ahead of its reader
+            // come before anything still to arrive.
+            if let Some(data) = self.fd.take_stash(usize::MAX) {
+                return Poll::Ready(Some(Ok(RecvBuf::spilled(data))));
             }
             let armed = match &mut self.op {
                 Some(armed) => armed,

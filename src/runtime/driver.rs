@@ -49,6 +49,11 @@ pub(crate) trait Orphan: 'static {
     /// Called for each completion that arrives after the operation's future
     /// was dropped, e.g. to close an fd the kernel created for nobody.
     fn completed(&mut self, _cqe: &Completion) {}
+
+    /// Called with the bytes a completion carried in a provided buffer (or
+    /// their copy) before the buffer goes back to the ring, e.g. to keep
+    /// data a receive got for nobody.
+    fn received(&mut self, _data: &[u8]) {}
 }
 
 /// One completion of a multishot op as its owner receives it.
@@ -305,10 +310,14 @@ impl Driver {
                 waker = w.take();
                 for d in queue.drain(..) {
                     if let (Some(bid), Some(bufs)) = (d.cqe.buffer_id(), &mut self.bufs) {
+                        owned.received(ring_bytes(bufs, bid, &d.cqe));
                         // SAFETY: the completion handed `bid` out; its owner is
                         // gone without having seen it.
                         unsafe { bufs.recycle(bid) };
                         self.queued_bufs -= 1;
+                    }
+                    if let Some(data) = &d.spilled {
+                        owned.received(data);
                     }
                     owned.completed(&d.cqe);
                 }
@@ -648,6 +657,7 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'
         }
         Slot::Orphaned(owned) => {
             if let (Some(bid), Some(bufs)) = (cqe.buffer_id(), &mut done.bufs) {
+                owned.received(ring_bytes(bufs, bid, &cqe));
                 // SAFETY: this completion handed `bid` out, to nobody.
                 unsafe { bufs.recycle(bid) };
             }
@@ -660,6 +670,15 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'
         }
         Slot::Done(_) => debug_assert!(false, "second completion for single-shot key {key}"),
     }
+}
+
+/// The bytes `cqe` received into ring buffer `bid`, which it handed out
+/// and which is not recycled yet.
+fn ring_bytes<'a>(bufs: &'a BufPool, bid: u16, cqe: &Completion) -> &'a [u8] {
+    let len = cqe.raw_result().max(0) as usize;
+    // SAFETY: the completion handed `bid` out and nothing recycled it yet,
+    // so the kernel does not write it; it holds `len` received bytes.
+    unsafe { std::slice::from_raw_parts(bufs.ptr(bid, len), len) }
 }
 
 /// Copy buffer `bid`'s data out of the ring and recycle it.

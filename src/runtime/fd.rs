@@ -7,7 +7,8 @@
 //! through the ring, asynchronously, when the worker is alive and running;
 //! otherwise it is a plain `close(2)`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
@@ -26,12 +27,42 @@ struct Inner {
     fd: Cell<RawFd>,
     /// The worker to close through; the current one at creation.
     worker: Weak<Worker>,
+    /// Bytes received on the socket that no reader took: what a dropped
+    /// `RecvStream` or read had received ahead of its reader. The next
+    /// read or `recv_stream` takes them first, so switching styles (or
+    /// giving up on a read) loses no byte.
+    stash: RefCell<VecDeque<Vec<u8>>>,
 }
 
 impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> SharedFd {
         let worker = context::current().map(|w| Rc::downgrade(&w)).unwrap_or_default();
-        SharedFd { inner: Rc::new(Inner { fd: Cell::new(fd.into_raw_fd()), worker }) }
+        let inner = Inner { fd: Cell::new(fd.into_raw_fd()), worker, stash: RefCell::default() };
+        SharedFd { inner: Rc::new(inner) }
+    }
+
+    /// Keep `data`, received and not read, for the next reader (after what
+    /// is kept already).
+    pub(crate) fn stash(&self, data: &[u8]) {
+        if !data.is_empty() {
+            self.inner.stash.borrow_mut().push_back(data.to_vec());
+        }
+    }
+
+    /// Whether received bytes wait here for a reader.
+    pub(crate) fn has_stash(&self) -> bool {
+        !self.inner.stash.borrow().is_empty()
+    }
+
+    /// The oldest kept bytes, at most `max` of them (the rest stay first).
+    pub(crate) fn take_stash(&self, max: usize) -> Option<Vec<u8>> {
+        let mut stash = self.inner.stash.borrow_mut();
+        let front = stash.front_mut()?;
+        if front.len() > max {
+            let rest = front.split_off(max);
+            return Some(std::mem::replace(front, rest));
+        }
+        stash.pop_front()
     }
 
     pub(crate) fn raw(&self) -> RawFd {
