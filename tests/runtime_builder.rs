@@ -34,8 +34,8 @@ fn invalid_values_are_invalid_input_naming_the_value() {
     invalid(unpinned().ring_entries(65536), &["ring_entries", "got 65536"]);
     invalid(unpinned().ring_entries(64).cq_entries(32), &["cq_entries", "got 32"]);
     invalid(unpinned().cq_entries(384), &["cq_entries", "got 384"]);
-    invalid(unpinned().workers(2), &["workers", "got 2"]);
-    invalid(unpinned().workers(0), &["workers", "got 0"]);
+    invalid(unpinned().workers(2).cpu(0), &["cpu()", "with 2 workers"]);
+    invalid(unpinned().workers(4096).pin(true), &["cannot pin 4096 workers", "pin(false)"]);
     invalid(unpinned().event_budget(0), &["event_budget", "at least 1"]);
     invalid(unpinned().buf_ring_entries(3), &["buf_ring_entries", "got 3"]);
     invalid(unpinned().buf_size(0), &["buf_size"]);

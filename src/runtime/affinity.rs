@@ -23,6 +23,12 @@ fn allowed() -> io::Result<libc::cpu_set_t> {
     }
 }
 
+/// The CPUs the calling thread may run on, in order.
+pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
+    let set = allowed()?;
+    Ok((0..libc::CPU_SETSIZE as usize).filter(|&c| is_set(c, &set)).collect())
+}
+
 fn set(set: &libc::cpu_set_t) -> io::Result<()> {
     // SAFETY: the kernel reads one cpu_set_t from `set`, alive for the call.
     if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set) } != 0 {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::uring;
 
-use super::Runtime;
+use super::{Runtime, affinity};
 
 /// Options for a [`Runtime`]; see [`Runtime::builder`].
 ///
@@ -33,6 +33,7 @@ pub struct Builder {
     pub(crate) event_budget: usize,
     pub(crate) timer_resolution: Duration,
     pub(crate) faults: Faults,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// Failures to inject into a runtime, so that tests can drive the paths
@@ -50,6 +51,9 @@ pub struct Faults {
     /// Setting up the ring fails with `ENOMEM`, as in a memory cgroup
     /// without room for it.
     pub setup_enomem: bool,
+    /// Worker `n` (of a multi-worker runtime, `n > 0`) panics in its loop,
+    /// outside any task, as a bug in the runtime would.
+    pub panic_in_worker: Option<usize>,
 }
 
 impl Default for Builder {
@@ -58,7 +62,7 @@ impl Default for Builder {
             ring: uring::Builder::default(),
             entries: 256,
             cq_entries: None,
-            pin: true,
+            pin: false,
             cpu: None,
             workers: 1,
             buf_ring_entries: 256,
@@ -66,6 +70,7 @@ impl Default for Builder {
             event_budget: 128,
             timer_resolution: Duration::from_millis(1),
             faults: Faults::default(),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -99,27 +104,54 @@ impl Builder {
         self
     }
 
-    /// Pin the worker thread to one CPU (default on): the first CPU of the
-    /// calling thread's current set, so `taskset -c 3 prog` runs on CPU 3,
-    /// or the one given to [`Builder::cpu`]. The thread's previous CPU set is
-    /// restored when the runtime is dropped.
+    /// Pin each worker thread to one CPU (default off). Worker `i` pins to
+    /// the `i`-th CPU of the calling thread's allowed set (so under
+    /// `taskset -c 2,3` workers 0 and 1 run on CPUs 2 and 3); a one-worker
+    /// runtime pins to the CPU given to [`Builder::cpu`] if any. The calling
+    /// thread's previous CPU set is restored when the runtime is dropped.
+    ///
+    /// Off by default because pinning by default would stack independent
+    /// runtimes (two threads, two processes) on the same CPUs; unpinned,
+    /// the kernel spreads them. Pin when the runtime owns the machine (or
+    /// its `taskset`), as a thread-per-core server usually does.
     pub fn pin(&mut self, pin: bool) -> &mut Builder {
         self.pin = pin;
         self
     }
 
-    /// Pin to this CPU (implies `pin(true)`): any CPU the process may use,
-    /// even one outside the calling thread's current set (a thread spawned
-    /// from a pinned thread inherits that one CPU).
+    /// Pin a one-worker runtime to this CPU (implies `pin(true)`): any CPU
+    /// the process may use, even one outside the calling thread's current
+    /// set (a thread spawned from a pinned thread inherits that one CPU).
+    /// With more workers it is an `InvalidInput` error (they pin to the
+    /// allowed CPUs in order).
     pub fn cpu(&mut self, cpu: usize) -> &mut Builder {
         self.cpu = Some(cpu);
         self.pin = true;
         self
     }
 
-    /// Number of workers. Only 1 for now: one worker on the calling thread.
+    /// Number of workers (default 1: one worker, on the calling thread).
+    /// Worker 0 runs on the calling thread (it runs `block_on`); each other
+    /// worker is a thread of its own, named `corering-w{i}`. `0` means one
+    /// worker per CPU of the calling thread's allowed set
+    /// (`sched_getaffinity`); see also [`Builder::workers_per_cpu`].
     pub fn workers(&mut self, workers: usize) -> &mut Builder {
         self.workers = workers;
+        self
+    }
+
+    /// One worker per CPU of the calling thread's allowed set (as
+    /// `workers(0)`).
+    pub fn workers_per_cpu(&mut self) -> &mut Builder {
+        self.workers(0)
+    }
+
+    /// How long dropping the runtime waits for its other workers to stop
+    /// (default 10 s). A worker still busy then (a task that never yields)
+    /// is reported with a `tracing` error and its thread left running,
+    /// rather than waited on forever.
+    pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Builder {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -176,6 +208,37 @@ impl Builder {
         Runtime::new(self)
     }
 
+    /// Where each worker runs: its CPU when pinning, `None` otherwise.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for more pinned workers than allowed CPUs.
+    pub(crate) fn placement(&self) -> io::Result<Vec<Option<usize>>> {
+        let allowed = if self.workers == 0 || (self.pin && self.cpu.is_none()) {
+            affinity::allowed_cpus()?
+        } else {
+            Vec::new()
+        };
+        let n = if self.workers == 0 { allowed.len().max(1) } else { self.workers };
+        if !self.pin {
+            return Ok(vec![None; n]);
+        }
+        if let Some(cpu) = self.cpu {
+            return Ok(vec![Some(cpu)]);
+        }
+        if n > allowed.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot pin {n} workers: this thread may use {} CPUs ({allowed:?}); \
+                     ask for fewer workers, widen the CPU set, or use pin(false)",
+                    allowed.len()
+                ),
+            ));
+        }
+        Ok(allowed[..n].iter().map(|&c| Some(c)).collect())
+    }
+
     fn validate(&self) -> io::Result<()> {
         let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         let pow2 = |n: u32| n.is_power_of_two();
@@ -195,9 +258,10 @@ impl Builder {
                 uring::MAX_CQ_ENTRIES
             ));
         }
-        if self.workers != 1 {
+        if self.workers > 1 && self.cpu.is_some() {
             return bad(format!(
-                "workers must be 1 for now (one worker on the calling thread), got {}",
+                "cpu() pins a one-worker runtime; with {} workers, worker i pins to the \
+                 i-th allowed CPU",
                 self.workers
             ));
         }

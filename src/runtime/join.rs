@@ -2,37 +2,65 @@
 //! cancellation.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-/// What a task and its handle share.
+/// What a task and its handle share. The handle may live on another thread
+/// (it is `Send` when the output is): the result and both wakers sit
+/// behind one lock, taken once when the task ends and once per poll of
+/// the handle.
 pub(crate) struct JoinState<T> {
-    result: RefCell<Option<Result<T, JoinError>>>,
-    waiter: RefCell<Option<Waker>>,
-    aborted: Cell<bool>,
-    finished: Cell<bool>,
+    inner: Mutex<Shared<T>>,
+    aborted: AtomicBool,
+    finished: AtomicBool,
+}
+
+struct Shared<T> {
+    result: Option<Result<T, JoinError>>,
+    /// The task awaiting the handle.
+    waiter: Option<Waker>,
+    /// The task's own waker, so that an abort takes effect at its worker's
+    /// next tick (`None` until the task exists on its worker).
+    task: Option<Waker>,
 }
 
 impl<T> JoinState<T> {
-    pub(crate) fn new() -> Rc<JoinState<T>> {
-        Rc::new(JoinState {
-            result: RefCell::new(None),
-            waiter: RefCell::new(None),
-            aborted: Cell::new(false),
-            finished: Cell::new(false),
+    pub(crate) fn new() -> Arc<JoinState<T>> {
+        Arc::new(JoinState {
+            inner: Mutex::new(Shared { result: None, waiter: None, task: None }),
+            aborted: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
         })
     }
 
+    fn lock(&self) -> MutexGuard<'_, Shared<T>> {
+        // Nothing panics under this lock but a waker's clone (user code);
+        // the data stays consistent whatever happened.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The task now exists on its worker, with this waker.
+    pub(crate) fn set_task(&self, task: Waker) {
+        self.lock().task = Some(task);
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
     fn finish(&self, result: Result<T, JoinError>) {
-        *self.result.borrow_mut() = Some(result);
-        self.finished.set(true);
-        let waiter = self.waiter.borrow_mut().take();
+        let waiter = {
+            let mut inner = self.lock();
+            inner.result = Some(result);
+            inner.task = None;
+            self.finished.store(true, Ordering::Release);
+            inner.waiter.take()
+        };
         if let Some(w) = waiter {
             w.wake();
         }
@@ -55,7 +83,7 @@ pin_project_lite::pin_project! {
 /// The task's side of the `JoinState`: if the task is dropped unfinished
 /// (aborted, or at runtime shutdown), the handle learns it was cancelled
 /// instead of waiting forever.
-pub(crate) struct CancelOnDrop<T>(Rc<JoinState<T>>);
+pub(crate) struct CancelOnDrop<T>(pub(crate) Arc<JoinState<T>>);
 
 impl<T> std::ops::Deref for CancelOnDrop<T> {
     type Target = JoinState<T>;
@@ -69,27 +97,34 @@ impl<T> CancelOnDrop<T> {
     /// here, where a panic in its drop is caught rather than unwinding
     /// through the worker.
     fn complete(&self, result: Result<T, JoinError>) {
-        if Rc::strong_count(&self.0) > 1 {
+        if Arc::strong_count(&self.0) > 1 {
             return self.0.finish(result);
         }
-        self.0.finished.set(true);
+        self.0.finished.store(true, Ordering::Release);
         if catch_unwind(AssertUnwindSafe(|| drop(result))).is_err() {
             tracing::warn!("the output of a detached task panicked while dropped");
         }
     }
 }
 
+impl<T> CancelOnDrop<T> {
+    /// Building the task's future panicked: that is the task's panic.
+    pub(crate) fn panicked(self, panic: Box<dyn Any + Send>) {
+        self.complete(Err(JoinError(Repr::Panic(Mutex::new(panic)))));
+    }
+}
+
 impl<T> Drop for CancelOnDrop<T> {
     fn drop(&mut self) {
-        if !self.0.finished.get() {
+        if !self.0.finished.load(Ordering::Acquire) {
             self.0.finish(Err(JoinError(Repr::Cancelled)));
         }
     }
 }
 
 impl<F: Future> TaskFuture<F> {
-    pub(crate) fn new(future: F, state: Rc<JoinState<F::Output>>) -> Self {
-        TaskFuture { future: Some(future), state: CancelOnDrop(state) }
+    pub(crate) fn new(future: F, state: CancelOnDrop<F::Output>) -> Self {
+        TaskFuture { future: Some(future), state }
     }
 }
 
@@ -98,7 +133,7 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        if this.state.aborted.get() {
+        if this.state.is_aborted() {
             // Dropped here, so that a panic in its drop is the task's
             // panic, not the worker's.
             let dropped = catch_unwind(AssertUnwindSafe(|| this.future.set(None)));
@@ -134,12 +169,14 @@ impl<F: Future> Future for TaskFuture<F> {
 /// `Ok(output)`, or a [`JoinError`] if the task panicked or was aborted (or
 /// was dropped unfinished when its runtime shut down).
 ///
-/// It stays on its worker's thread:
+/// It is `Send` when the output is, so it can be awaited, or the task
+/// aborted, from any worker or any thread; a handle to a task whose output
+/// is not `Send` stays on its thread:
 ///
 /// ```compile_fail
 /// let rt = corering::Runtime::builder().pin(false).build().unwrap();
 /// rt.block_on(async {
-///     let handle = corering::spawn(async { 1 });
+///     let handle = corering::spawn(async { std::rc::Rc::new(1) });
 ///     std::thread::spawn(move || drop(handle));
 /// });
 /// ```
@@ -156,29 +193,31 @@ impl<F: Future> Future for TaskFuture<F> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    state: Rc<JoinState<T>>,
-    /// Wakes the task, so that an abort takes effect at the next tick.
-    task: Waker,
+    state: Arc<JoinState<T>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(state: Rc<JoinState<T>>, task: Waker) -> JoinHandle<T> {
-        JoinHandle { state, task }
+    pub(crate) fn new(state: Arc<JoinState<T>>) -> JoinHandle<T> {
+        JoinHandle { state }
     }
 
-    /// Cancel the task: at the worker's next tick its future is dropped (on
-    /// its worker) and awaiting this handle yields a cancelled `JoinError`.
-    /// No effect if the task already finished.
+    /// Cancel the task: at its worker's next tick its future is dropped
+    /// (on its worker) and awaiting this handle yields a cancelled
+    /// `JoinError`. No effect if the task already finished. Works from any
+    /// thread.
     pub fn abort(&self) {
-        if !self.state.finished.get() {
-            self.state.aborted.set(true);
-            self.task.wake_by_ref();
+        if !self.state.finished.load(Ordering::Acquire) {
+            self.state.aborted.store(true, Ordering::Release);
+            let task = self.state.lock().task.clone();
+            if let Some(task) = task {
+                task.wake();
+            }
         }
     }
 
     /// Whether the task has finished (completed, panicked or been aborted).
     pub fn is_finished(&self) -> bool {
-        self.state.finished.get()
+        self.state.finished.load(Ordering::Acquire)
     }
 }
 
@@ -186,13 +225,17 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(result) = self.state.result.borrow_mut().take() {
+        let mut inner = self.state.lock();
+        if let Some(result) = inner.result.take() {
             return Poll::Ready(result);
         }
-        if self.state.finished.get() {
+        if self.state.finished.load(Ordering::Acquire) {
             panic!("JoinHandle polled after it returned the task's result");
         }
-        *self.state.waiter.borrow_mut() = Some(cx.waker().clone());
+        match &mut inner.waiter {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            waiter => *waiter = Some(cx.waker().clone()),
+        }
         Poll::Pending
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod fd;
 mod join;
 mod metrics;
 pub(crate) mod op;
+mod pool;
 mod shutdown;
 pub(crate) mod task;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::{fmt, mem};
 
@@ -71,8 +73,13 @@ pub(crate) use worker::Worker;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Runtime {
+    /// Worker 0, on this thread.
     worker: Rc<Worker>,
     pinned: Option<affinity::Pinned>,
+    /// Workers 1.., each on a thread of its own.
+    threads: Vec<pool::WorkerThread>,
+    shared: Arc<pool::Shared>,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Runtime {
@@ -91,26 +98,17 @@ impl Runtime {
     }
 
     fn new(b: &Builder) -> io::Result<Runtime> {
-        let pinned = if b.pin { Some(affinity::pin(b.cpu)?) } else { None };
-        let mut ring = b.ring.clone();
-        ring.entries(b.entries);
-        ring.cq_entries(b.cq_entries.unwrap_or(b.entries * 2));
-        let ring = if b.faults.setup_enomem {
-            let enomem = io::Error::from_raw_os_error(libc::ENOMEM);
-            return Err(crate::uring::setup::explain(enomem, None));
-        } else {
-            ring.build()?
-        };
-        let remote = Remote::new(std::os::fd::AsFd::as_fd(&ring))?;
-        let driver =
-            Driver::new(ring, remote.eventfd(), (b.buf_ring_entries, b.buf_size), b.faults);
-        let worker = Rc::new(Worker::new(driver, remote, b.event_budget, b.timer_resolution));
-        tracing::debug!(
-            worker = worker.id(),
-            cpu = pinned.as_ref().map(|p| p.cpu),
-            "runtime started"
-        );
-        Ok(Runtime { worker, pinned })
+        let cpus = b.placement()?;
+        let (worker, pinned) = pool::build_worker(b, 0, cpus[0])?;
+        let pool::Started { mut remotes, threads, go } = pool::start(b, &cpus)?;
+        remotes.insert(0, worker.remote().clone());
+        let shared = Arc::new(pool::Shared { workers: remotes });
+        worker.set_shared(shared.clone());
+        for tx in go {
+            let _ = tx.send(shared.clone());
+        }
+        tracing::debug!(workers = cpus.len(), ?cpus, "runtime started");
+        Ok(Runtime { worker, pinned, threads, shared, shutdown_timeout: b.shutdown_timeout })
     }
 
     /// Run `future` to completion on this thread, driving every spawned
@@ -134,15 +132,62 @@ impl Runtime {
         Handle { worker: self.worker.clone() }
     }
 
-    /// A snapshot of the worker's counters.
+    /// A snapshot of worker 0's counters (the worker running `block_on`).
     pub fn metrics(&self) -> Metrics {
         self.worker.metrics()
     }
 
-    /// The CPU the worker is pinned to, if pinned.
+    /// A snapshot of every worker's counters, by worker index. Each other
+    /// worker takes its own snapshot on its thread; one that does not
+    /// answer within a second (a task there never yields) is reported as
+    /// `None`.
+    pub fn worker_metrics(&self) -> Vec<Option<Metrics>> {
+        let asked: Vec<_> = self.shared.workers[1..]
+            .iter()
+            .map(|remote| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let job: task::Job = Box::new(move || {
+                    if let Some(w) = context::current() {
+                        let _ = tx.send(w.metrics());
+                    }
+                });
+                let _ = remote.send(job);
+                rx
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let others = asked.into_iter().map(|rx| {
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).ok()
+        });
+        std::iter::once(Some(self.worker.metrics())).chain(others).collect()
+    }
+
+    /// How many workers the runtime has.
+    pub fn worker_count(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    /// The CPU worker 0 (this thread) is pinned to, if pinned.
     pub fn cpu(&self) -> Option<usize> {
         self.pinned.as_ref().map(|p| p.cpu)
     }
+}
+
+/// Worker `index` of a runtime built by `b`, on the calling thread: its
+/// ring, inbox and driver.
+pub(crate) fn new_worker(b: &Builder, index: usize) -> io::Result<Rc<Worker>> {
+    let mut ring = b.ring.clone();
+    ring.entries(b.entries);
+    ring.cq_entries(b.cq_entries.unwrap_or(b.entries * 2));
+    let ring = if b.faults.setup_enomem {
+        let enomem = io::Error::from_raw_os_error(libc::ENOMEM);
+        return Err(crate::uring::setup::explain(enomem, None));
+    } else {
+        ring.build()?
+    };
+    let inbox = Remote::new(std::os::fd::AsFd::as_fd(&ring))?;
+    let driver = Driver::new(ring, inbox.0.eventfd(), (b.buf_ring_entries, b.buf_size), b.faults);
+    Ok(Rc::new(Worker::new(driver, inbox, index, b.event_budget, b.timer_resolution)))
 }
 
 impl Runtime {
@@ -153,37 +198,28 @@ impl Runtime {
 }
 
 impl Drop for Runtime {
+    /// Every worker stops taking work, drops its tasks on its own thread,
+    /// cancels and drains its operations; the threads are then joined. A
+    /// worker still busy after `Builder::shutdown_timeout` (a task that
+    /// never yields) is reported and left behind.
     fn drop(&mut self) {
         if self.forked() {
             // The ring and its registrations are the parent's: touch
             // nothing, free nothing the kernel may use; the child's memory
-            // goes with it.
+            // goes with it. (Worker threads do not survive a fork.)
             mem::forget(self.worker.clone());
+            mem::forget(mem::take(&mut self.threads));
             return;
         }
-        let _enter = context::enter(self.worker.clone());
-        self.worker.drop_tasks();
-        self.worker.driver.borrow_mut().start_drain();
-        let deadline = std::time::Instant::now() + shutdown::DRAIN_LIMIT;
-        let drained = loop {
-            let step = self.worker.driver.borrow_mut().drain_step(deadline);
-            match step {
-                shutdown::Drain::Done => break true,
-                // Outside the borrow: wakes and drops may use the worker.
-                shutdown::Drain::Waiting(dead, woken) => {
-                    woken.into_iter().for_each(std::task::Waker::wake);
-                    drop(dead);
-                }
-                shutdown::Drain::Failed => break false,
-            }
-        };
-        self.worker.remote().close();
-        if !drained {
-            // The kernel still holds operations pointing at memory the
-            // worker owns: leak the worker rather than free that memory.
-            tracing::warn!("in-flight operations did not finish at shutdown; leaking the ring");
-            mem::forget(self.worker.clone());
+        let others = &self.shared.workers[1..];
+        for remote in others {
+            remote.stop();
         }
+        {
+            let _enter = context::enter(self.worker.clone());
+            self.worker.shut_down();
+        }
+        pool::stop(others, mem::take(&mut self.threads), self.shutdown_timeout);
     }
 }
 
@@ -251,6 +287,47 @@ impl Handle {
         self.worker.spawn(future)
     }
 
+    /// Spawn a task on worker `worker` of this runtime; see [`spawn_on`].
+    ///
+    /// # Panics
+    ///
+    /// If the runtime has no worker `worker`.
+    pub fn spawn_on<F, Fut>(&self, worker: usize, f: F) -> JoinHandle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let workers = &self.worker.shared().workers;
+        let Some(target) = workers.get(worker) else {
+            panic!(
+                "spawn_on: no worker {worker}: this runtime has {} (0..{})",
+                workers.len(),
+                workers.len()
+            );
+        };
+        let state = join::JoinState::new();
+        let guard = join::CancelOnDrop(state.clone());
+        // Building the future may panic: that is the task's panic, reported
+        // through its handle, not the worker's.
+        let build =
+            move |here: &Worker| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                Ok(future) => here.spawn_with(future, guard),
+                Err(panic) => guard.panicked(panic),
+            };
+        if worker == self.worker.index {
+            build(&self.worker);
+        } else {
+            let job: task::Job = Box::new(move || {
+                build(&context::current().expect("jobs run on their worker"));
+            });
+            // A worker that is gone drops the job: the handle sees the task
+            // cancelled.
+            let _ = target.send(job);
+        }
+        JoinHandle::new(state)
+    }
+
     /// A snapshot of the worker's counters.
     pub fn metrics(&self) -> Metrics {
         self.worker.metrics()
@@ -289,6 +366,91 @@ where
     F::Output: 'static,
 {
     Handle::current().spawn(future)
+}
+
+/// Spawn a task on worker `worker` of the current runtime (`0..`
+/// [`worker_count`]). `f` is sent there and called there to build the
+/// future, so the future need not be `Send`: only `f` and the output
+/// cross threads. The returned handle can be awaited, or the task aborted,
+/// from any worker or thread. On the current worker it is a plain
+/// [`spawn`].
+///
+/// The spawn is a message to the worker's inbox (a lock-free channel) and,
+/// if that worker is parked in the kernel, a `MSG_RING` from this worker's
+/// ring to wake it.
+///
+/// # Panics
+///
+/// Outside a runtime, or if the runtime has no worker `worker`.
+///
+/// # Examples
+///
+/// ```
+/// let rt = corering::Runtime::builder().workers(2).build()?;
+/// let id = rt.block_on(async {
+///     corering::spawn_on(1, || async { corering::worker_id() }).await
+/// });
+/// assert_eq!(id.unwrap(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_on<F, Fut>(worker: usize, f: F) -> JoinHandle<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    Handle::current().spawn_on(worker, f)
+}
+
+/// Spawn one copy of a task on every worker of the current runtime (what a
+/// sharded server does first); the handles come back in worker order, and
+/// awaiting them all joins them all.
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// let rt = corering::Runtime::builder().workers(2).build()?;
+/// let ids = rt.block_on(async {
+///     let mut ids = Vec::new();
+///     for h in corering::spawn_on_all(|| async { corering::worker_id() }) {
+///         ids.push(h.await.unwrap());
+///     }
+///     ids
+/// });
+/// assert_eq!(ids, [0, 1]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_on_all<F, Fut>(f: F) -> Vec<JoinHandle<Fut::Output>>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    let handle = Handle::current();
+    (0..worker_count()).map(|i| handle.spawn_on(i, f.clone())).collect()
+}
+
+/// The index of the worker running the caller, `0..`[`worker_count`]
+/// (worker 0 runs `block_on`).
+///
+/// # Panics
+///
+/// Outside a runtime.
+pub fn worker_id() -> usize {
+    context::current().expect(context::NO_RUNTIME).index
+}
+
+/// How many workers the current runtime has.
+///
+/// # Panics
+///
+/// Outside a runtime.
+pub fn worker_count() -> usize {
+    context::current().expect(context::NO_RUNTIME).shared().workers.len()
 }
 
 /// Yield to the worker once: other ready tasks run, and the worker submits

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::task::Wake;
 use std::task::Waker;
 use std::{fmt, io};
@@ -82,11 +82,22 @@ impl Wake for Header {
     }
 }
 
-/// A worker's inbox for wakes from other threads.
+/// Work sent to a worker from elsewhere: run on the worker, in its context
+/// (e.g. build and spawn a task there).
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// A worker's inbox for wakes and jobs from other threads.
 pub(crate) struct Remote {
     /// Unique per worker for the life of the process.
     pub(crate) worker: usize,
     queue: Mutex<Vec<TaskId>>,
+    /// Jobs: a lock-free channel (the worker holds the receiver).
+    jobs: mpsc::Sender<Job>,
+    /// Jobs sent and not yet taken; read by `park` (the channel cannot be
+    /// peeked).
+    pending_jobs: AtomicUsize,
+    /// The worker is to stop (its runtime is shutting down).
+    stop: AtomicBool,
     /// The worker is (about to be) blocked in `io_uring_enter`.
     parked: AtomicBool,
     /// No worker will ever read the inbox again.
@@ -101,7 +112,9 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    pub(crate) fn new(ring: std::os::fd::BorrowedFd<'_>) -> io::Result<Arc<Remote>> {
+    pub(crate) fn new(
+        ring: std::os::fd::BorrowedFd<'_>,
+    ) -> io::Result<(Arc<Remote>, mpsc::Receiver<Job>)> {
         let ring = ring.try_clone_to_owned()?;
         static NEXT_WORKER: AtomicUsize = AtomicUsize::new(1);
         // SAFETY: eventfd has no memory arguments; the result is checked.
@@ -109,15 +122,20 @@ impl Remote {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Arc::new(Remote {
+        let (jobs, rx) = mpsc::channel();
+        let remote = Arc::new(Remote {
             worker: NEXT_WORKER.fetch_add(1, Ordering::Relaxed),
             queue: Mutex::new(Vec::new()),
+            jobs,
+            pending_jobs: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
             parked: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             // SAFETY: `fd` was just created and is owned by nobody else.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
             ring,
-        }))
+        });
+        Ok((remote, rx))
     }
 
     pub(crate) fn eventfd(&self) -> i32 {
@@ -129,8 +147,46 @@ impl Remote {
             return;
         }
         lock(&self.queue).push(id);
-        // SeqCst pairs with `park`: either the worker sees our push when it
-        // re-checks the inbox, or we see `parked` and wake it.
+        self.notify();
+    }
+
+    /// Send `job` to the worker; it is handed back if the worker is gone.
+    pub(crate) fn send(self: &Arc<Self>, job: Job) -> Result<(), Job> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(job);
+        }
+        // Counted before it is sent, so the worker's count never goes below
+        // zero; until it arrives the worker will not park.
+        self.pending_jobs.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = self.jobs.send(job) {
+            self.pending_jobs.fetch_sub(1, Ordering::SeqCst);
+            return Err(e.0);
+        }
+        self.notify();
+        Ok(())
+    }
+
+    /// Take the next job sent to the worker (on the worker).
+    pub(crate) fn take_job(&self, jobs: &mpsc::Receiver<Job>) -> Option<Job> {
+        let job = jobs.try_recv().ok()?;
+        self.pending_jobs.fetch_sub(1, Ordering::SeqCst);
+        Some(job)
+    }
+
+    /// Ask the worker to stop, waking it if parked.
+    pub(crate) fn stop(self: &Arc<Self>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Something was put in the inbox: wake the worker if it is parked.
+    fn notify(self: &Arc<Self>) {
+        // SeqCst pairs with `park`: either the worker sees what we put in
+        // the inbox when it re-checks it, or we see `parked` and wake it.
         if self.parked.swap(false, Ordering::SeqCst) && !context::msg_wake(self) {
             self.kick();
         }
@@ -153,7 +209,10 @@ impl Remote {
     /// already waiting, in which case it must not block.
     pub(crate) fn park(&self) -> bool {
         self.parked.store(true, Ordering::SeqCst);
-        if lock(&self.queue).is_empty() {
+        if lock(&self.queue).is_empty()
+            && self.pending_jobs.load(Ordering::SeqCst) == 0
+            && !self.stop.load(Ordering::SeqCst)
+        {
             true
         } else {
             self.parked.store(false, Ordering::SeqCst);

@@ -9,12 +9,13 @@
 //! is rounded up to the worker's timer grid (`Builder::timer_resolution`),
 //! so timers due close together cost one wake-up, not one each.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::rc::Rc;
+use std::sync::{Arc, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -22,9 +23,11 @@ use slab::Slab;
 
 use super::buf_pool::BufPool;
 use super::driver::Driver;
-use super::join::{JoinHandle, JoinState, TaskFuture};
+use super::join::{CancelOnDrop, JoinHandle, JoinState, TaskFuture};
 use super::metrics::Metrics;
-use super::task::{BLOCK_ON, Header, Remote, TaskId};
+use super::pool::Shared;
+use super::shutdown;
+use super::task::{BLOCK_ON, Header, Job, Remote, TaskId};
 use super::timers::{Timers, wake_point};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
@@ -54,16 +57,23 @@ pub(crate) struct Worker {
     /// allocates nothing.
     wakers: Cell<Vec<Waker>>,
     pub(crate) span: tracing::Span,
+    /// This worker's place in its runtime (0 runs `block_on`).
+    pub(crate) index: usize,
+    /// What the runtime's workers share; set once all have started.
+    shared: OnceCell<Arc<Shared>>,
+    /// Jobs other threads sent here (the receiving end of `remote`'s).
+    jobs: mpsc::Receiver<Job>,
 }
 
 impl Worker {
     pub(crate) fn new(
         driver: Driver,
-        remote: Arc<Remote>,
+        (remote, jobs): (Arc<Remote>, mpsc::Receiver<Job>),
+        index: usize,
         budget: usize,
         timer_resolution: Duration,
     ) -> Worker {
-        let span = tracing::trace_span!("worker", id = remote.worker);
+        let span = tracing::trace_span!("worker", index, id = remote.worker);
         Worker {
             driver: RefCell::new(driver),
             timers: RefCell::new(Timers::default()),
@@ -78,7 +88,70 @@ impl Worker {
             timer_grid: (Instant::now(), timer_resolution),
             wakers: Cell::new(Vec::new()),
             span,
+            index,
+            shared: OnceCell::new(),
+            jobs,
         }
+    }
+
+    /// What this worker's runtime shares between its workers.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        self.shared.get().expect("a worker runs only once its runtime has started")
+    }
+
+    pub(crate) fn set_shared(&self, shared: Arc<Shared>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Run the worker's tasks until its runtime asks it to stop (the loop
+    /// of every worker but the one running `block_on`).
+    ///
+    /// # Errors
+    ///
+    /// The ring failed (an enter error other than EINTR/EBUSY).
+    pub(crate) fn run(&self) -> io::Result<()> {
+        let _span = self.span.enter();
+        self.block_on_woken.set(false); // no block_on here
+        while !self.remote.is_stopping() {
+            self.tick()?;
+        }
+        Ok(())
+    }
+
+    /// Stop for good, on the worker's thread: drop every task here, cancel
+    /// and drain every operation in flight, close the inbox. `false` if the
+    /// kernel did not finish in time: the worker is then leaked, never
+    /// freed, since the kernel may still write into its memory.
+    pub(crate) fn shut_down(self: &Rc<Self>) -> bool {
+        self.drop_tasks();
+        while let Some(job) = self.remote.take_job(&self.jobs) {
+            drop(job); // a spawn that never ran: its handle sees it cancelled
+        }
+        self.driver.borrow_mut().start_drain();
+        let deadline = std::time::Instant::now() + shutdown::DRAIN_LIMIT;
+        let drained = loop {
+            let step = self.driver.borrow_mut().drain_step(deadline);
+            match step {
+                shutdown::Drain::Done => break true,
+                // Outside the borrow: wakes and drops may use the worker.
+                shutdown::Drain::Waiting(dead, woken) => {
+                    woken.into_iter().for_each(Waker::wake);
+                    drop(dead);
+                }
+                shutdown::Drain::Failed => break false,
+            }
+        };
+        self.remote.close();
+        while let Some(job) = self.remote.take_job(&self.jobs) {
+            drop(job);
+        }
+        if !drained {
+            // The kernel still holds operations pointing at memory the
+            // worker owns: leak the worker rather than free that memory.
+            tracing::warn!("in-flight operations did not finish at shutdown; leaking the ring");
+            std::mem::forget(self.clone());
+        }
+        drained
     }
 
     /// The step of the grid its idle wake-ups for timers fall on.
@@ -120,13 +193,24 @@ impl Worker {
         F::Output: 'static,
     {
         let state = JoinState::new();
+        self.spawn_with(future, CancelOnDrop(state.clone()));
+        JoinHandle::new(state)
+    }
+
+    /// Spawn `future`, whose output goes to `state`'s handle.
+    pub(crate) fn spawn_with<F>(&self, future: F, state: CancelOnDrop<F::Output>)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         if self.remote.is_closed() {
             // The runtime has shut down: the task can never run. Its handle
             // reports it cancelled rather than waiting forever.
-            drop(TaskFuture::new(future, state.clone()));
-            return JoinHandle::new(state, Waker::noop().clone());
+            drop(TaskFuture::new(future, state));
+            return;
         }
-        let future: BoxFuture = Box::pin(TaskFuture::new(future, state.clone()));
+        let join = state.0.clone();
+        let future: BoxFuture = Box::pin(TaskFuture::new(future, state));
         let generation = self.next_generation.get().wrapping_add(1);
         self.next_generation.set(generation);
         let mut tasks = self.tasks.borrow_mut();
@@ -138,8 +222,8 @@ impl Worker {
         drop(tasks);
         self.driver.borrow_mut().counters.tasks_spawned += 1;
         tracing::trace!(task = id.key, "spawn");
-        waker.wake_by_ref();
-        JoinHandle::new(state, waker)
+        join.set_task(waker.clone());
+        waker.wake();
     }
 
     /// Run `future` to completion on this thread, driving every task.
@@ -205,6 +289,13 @@ impl Worker {
             let mut run_queue = self.run_queue.borrow_mut();
             run_queue.extend(self.yielded.borrow_mut().drain(..));
             self.remote.drain_into(&mut run_queue);
+        }
+        // Jobs sent from other threads (spawns): run here, no borrow held.
+        for _ in 0..self.budget {
+            match self.remote.take_job(&self.jobs) {
+                Some(job) => job(),
+                None => break,
+            }
         }
         for _ in 0..self.budget {
             let next = self.run_queue.borrow_mut().pop_front();
