@@ -381,6 +381,7 @@ fn a_worker_that_panics_outside_any_task_makes_block_on_panic_clearly() {
 fn a_worker_stuck_in_a_task_is_left_behind_after_the_timeout() {
     let _serial = serial(); // threads and fds are counted
     bounded(Duration::from_secs(30), || {
+        let before = threads();
         let rt = Runtime::builder()
             .workers(2)
             .shutdown_timeout(Duration::from_millis(200))
@@ -397,5 +398,10 @@ fn a_worker_stuck_in_a_task_is_left_behind_after_the_timeout() {
         drop(rt);
         let took = start.elapsed();
         assert!(took < Duration::from_secs(2), "the drop waited {took:?} for a stuck worker");
+        // The thread left behind ends with its task (then its worker shuts
+        // down on it); wait for that, so no other test counts it.
+        while threads() > before {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     });
 }

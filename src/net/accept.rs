@@ -175,6 +175,9 @@ impl Acceptor {
             let op = slot.get_or_insert_with(|| {
                 MultiOp::with_limit(AcceptMulti { fd: self.fd.clone() }, ACCEPT_QUEUE)
             });
+            if op.armed_elsewhere() {
+                return Poll::Ready(Err(crate::runtime::context::elsewhere()));
+            }
             let cqe = match op.poll_next(&mut cx) {
                 Poll::Pending => {
                     match reg {

@@ -209,6 +209,14 @@ impl RecvStream {
                     }
                 },
             };
+            let elsewhere = match armed {
+                Armed::Ring(op, _) => op.armed_elsewhere(),
+                Armed::Owned(op) => op.armed_elsewhere(),
+            };
+            if elsewhere {
+                self.done = true;
+                return Poll::Ready(Some(Err(context::elsewhere())));
+            }
             let (op, worker) = match armed {
                 Armed::Ring(op, worker) => (op, worker.clone()),
                 Armed::Owned(op) => {

@@ -24,6 +24,28 @@ pub(crate) fn current() -> Option<Rc<Worker>> {
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
+/// Whether `worker` is the one running on this thread now.
+pub(crate) fn is_current(worker: &Worker) -> bool {
+    CURRENT
+        .try_with(|c| c.borrow().as_deref().is_some_and(|w| std::ptr::eq(w, worker)))
+        .unwrap_or(false)
+}
+
+/// The unique id of the worker running on this thread, if any.
+pub(crate) fn current_id() -> Option<usize> {
+    CURRENT.try_with(|c| c.borrow().as_ref().map(|w| w.id())).ok().flatten()
+}
+
+/// The error for an operation polled from a runtime other than the one it
+/// is in flight on: that one is on this thread, not running, so the
+/// operation could only wait.
+pub(crate) fn elsewhere() -> std::io::Error {
+    std::io::Error::other(
+        "this operation is in flight on another corering runtime on this thread, which is \
+         not running now: poll it from the runtime that started it",
+    )
+}
+
 /// Queue `task` on this thread's worker if that is worker `worker`.
 /// `false` if the wake must go through the worker's remote inbox.
 pub(crate) fn wake_local(worker: usize, task: TaskId) -> bool {

@@ -27,12 +27,14 @@ struct Shared<T> {
     /// The task's own waker, so that an abort takes effect at its worker's
     /// next tick (`None` until the task exists on its worker).
     task: Option<Waker>,
+    /// The thread and worker (unique id) that run the task.
+    owner: Option<(std::thread::ThreadId, usize)>,
 }
 
 impl<T> JoinState<T> {
     pub(crate) fn new() -> Arc<JoinState<T>> {
         Arc::new(JoinState {
-            inner: Mutex::new(Shared { result: None, waiter: None, task: None }),
+            inner: Mutex::new(Shared { result: None, waiter: None, task: None, owner: None }),
             aborted: AtomicBool::new(false),
             finished: AtomicBool::new(false),
         })
@@ -44,9 +46,12 @@ impl<T> JoinState<T> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The task now exists on its worker, with this waker.
-    pub(crate) fn set_task(&self, task: Waker) {
-        self.lock().task = Some(task);
+    /// The task now exists on worker `worker` (its unique id), on this
+    /// thread, with this waker.
+    pub(crate) fn set_task(&self, task: Waker, worker: usize) {
+        let mut inner = self.lock();
+        inner.task = Some(task);
+        inner.owner = Some((std::thread::current().id(), worker));
     }
 
     pub(crate) fn is_aborted(&self) -> bool {
@@ -231,6 +236,18 @@ impl<T> Future for JoinHandle<T> {
         }
         if self.state.finished.load(Ordering::Acquire) {
             panic!("JoinHandle polled after it returned the task's result");
+        }
+        if let Some((thread, worker)) = inner.owner
+            && crate::runtime::context::current_id() != Some(worker)
+            && std::thread::current().id() == thread
+        {
+            // Its worker is on this thread and not running: waiting here
+            // would wait forever.
+            panic!(
+                "JoinHandle awaited on the thread of the task's runtime while that runtime is \
+                 not running (from another runtime on this thread, or outside any): await it \
+                 in the runtime that runs the task, or from another thread"
+            );
         }
         match &mut inner.waiter {
             Some(w) if w.will_wake(cx.waker()) => {}

@@ -94,6 +94,14 @@ impl<T: OpData> Future for Op<T> {
     }
 }
 
+impl<T: OpData> Op<T> {
+    /// In flight on a worker that is not the one running now (another
+    /// runtime on this thread): polling it here would only wait.
+    pub(crate) fn armed_elsewhere(&self) -> bool {
+        self.key.as_ref().is_some_and(|(_, w)| !context::is_current(w))
+    }
+}
+
 impl<T: OpData> Drop for Op<T> {
     fn drop(&mut self) {
         if let (Some((key, worker)), Some(data)) = (self.key.take(), self.data.take()) {
@@ -128,6 +136,12 @@ impl<T: OpData> MultiOp<T> {
     /// The data, to re-arm or inspect.
     pub(crate) fn data_mut(&mut self) -> &mut T {
         self.data.as_mut().expect("MultiOp data present")
+    }
+
+    /// In flight on a worker that is not the one running now (another
+    /// runtime on this thread): polling it here would only wait.
+    pub(crate) fn armed_elsewhere(&self) -> bool {
+        self.key.as_ref().is_some_and(|(_, w)| !context::is_current(w))
     }
 
     /// Whether the final completion has been taken.

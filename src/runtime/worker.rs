@@ -222,7 +222,7 @@ impl Worker {
         drop(tasks);
         self.driver.borrow_mut().counters.tasks_spawned += 1;
         tracing::trace!(task = id.key, "spawn");
-        join.set_task(waker.clone());
+        join.set_task(waker.clone(), self.id());
         waker.wake();
     }
 
