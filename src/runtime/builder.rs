@@ -45,6 +45,10 @@ pub struct Faults {
     /// The next this many parks (enters that wait) report `EBUSY` after
     /// the kernel returned, as a busy kernel does.
     pub busy_parks: u32,
+    /// Every this-many-th enter (0: none) reports `EBUSY` after the kernel
+    /// returned, as a kernel short of CQ room does, to be reaped and
+    /// retried.
+    pub busy_every: u32,
     /// The next this many `MSG_RING` wakes this worker sends go to a file
     /// that is not a ring, so the kernel fails them.
     pub failed_msg_wakes: u32,

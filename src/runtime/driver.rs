@@ -510,6 +510,15 @@ impl Driver {
                     self.faults.busy_parks -= 1;
                     Err(io::Error::from_raw_os_error(libc::EBUSY))
                 }
+                Ok(_)
+                    if self.faults.busy_every > 0
+                        && self
+                            .counters
+                            .enters
+                            .is_multiple_of(u64::from(self.faults.busy_every)) =>
+                {
+                    Err(io::Error::from_raw_os_error(libc::EBUSY))
+                }
                 res => res,
             };
             match res {
