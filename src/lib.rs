@@ -1,9 +1,10 @@
 //! corering: a thread-per-core async runtime for Linux, built directly on
 //! io_uring.
 //!
-//! Each worker thread is pinned to one CPU and owns one io_uring; nothing is
-//! shared between workers except explicit messages. Tasks need not be
-//! `Send`: they never leave their worker.
+//! Each worker is a thread that owns one io_uring (pinned to one CPU with
+//! `Builder::pin(true)`); nothing is shared between workers except explicit
+//! messages ([`spawn_on`], or any runtime-agnostic channel). Tasks need not
+//! be `Send`: they never leave their worker.
 //!
 //! ```
 //! use std::time::Duration;

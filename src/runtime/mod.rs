@@ -41,13 +41,15 @@ use task::Remote;
 use crate::uring::FORKED;
 pub(crate) use worker::Worker;
 
-/// A corering runtime: one worker, pinned to a CPU, on the thread that
-/// built it.
+/// A corering runtime: worker 0 on the thread that built it, and workers
+/// `1..n` on threads of their own (see [`Builder::workers`]), each with its
+/// own ring.
 ///
 /// The runtime is bound to that thread (`!Send`): its ring is set up for a
-/// single issuer. Dropping it drops every task on this thread, cancels every
-/// operation still in flight and waits for the kernel to finish them before
-/// the ring is closed, so the kernel never writes into freed memory.
+/// single issuer. Dropping it stops every worker: each drops its tasks on
+/// its own thread, cancels every operation still in flight and waits for
+/// the kernel to finish them before its ring is closed, so the kernel never
+/// writes into freed memory; then the worker threads are joined.
 ///
 /// A `Runtime` cannot leave its thread:
 ///
@@ -83,7 +85,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime with default options (pinned to the first allowed CPU).
+    /// A runtime with default options: one worker, on this thread, not
+    /// pinned.
     ///
     /// # Errors
     ///
