@@ -2,7 +2,9 @@
 //! (the kernel writes it), and [`Slice`], a range of one.
 //!
 //! Implemented for `Vec<u8>`, `Box<[u8]>`, `&'static [u8]`, `&'static [u8; N]`,
-//! `&'static str`, [`Slice`] and [`RecvBuf`](crate::net::RecvBuf).
+//! `&'static str`, `Rc<[u8]>` and `Arc<[u8]>` (shared, read-only: one buffer
+//! for a broadcast), `bytes::Bytes` and `bytes::BytesMut` (feature `bytes`),
+//! [`Slice`] and [`RecvBuf`](crate::net::RecvBuf).
 //!
 //! An operation takes its buffer by value and gives it back with the result,
 //! so the buffer is the operation's while the kernel may touch it, even if
@@ -176,6 +178,87 @@ unsafe impl IoBuf for &'static str {
     }
     fn bytes_total(&self) -> usize {
         self.len()
+    }
+}
+
+/// Shared read-only bytes: one allocation that many writes may send at
+/// once (a broadcast), each holding a clone of the `Rc`.
+// SAFETY: the slice lives in the `Rc`'s heap allocation, which does not
+// move when the `Rc` does and is freed only when the last clone (one of
+// which the operation holds) drops; `[u8]` behind an `Rc` is never
+// mutated while shared.
+unsafe impl IoBuf for std::rc::Rc<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+/// As for `Rc<[u8]>`, shareable across workers.
+// SAFETY: as for `Rc<[u8]>`: a heap allocation freed with the last clone.
+unsafe impl IoBuf for std::sync::Arc<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+/// `bytes::Bytes` (feature `bytes`): shared read-only bytes, like `Arc<[u8]>`.
+#[cfg(feature = "bytes")]
+// SAFETY: a `Bytes` points at a heap allocation it shares (freed with the
+// last clone, one of which the operation holds) or at `'static` data;
+// neither moves with the handle, and `Bytes` is never mutated.
+unsafe impl IoBuf for bytes::Bytes {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+/// `bytes::BytesMut` (feature `bytes`): a read fills its spare capacity.
+#[cfg(feature = "bytes")]
+// SAFETY: a `BytesMut`'s storage is always on the heap (never inline) and
+// does not move when the handle does; `len` bytes are initialised and
+// `capacity` fit.
+unsafe impl IoBuf for bytes::BytesMut {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+#[cfg(feature = "bytes")]
+// SAFETY: as for `IoBuf`; writes up to `capacity` stay in its allocation.
+unsafe impl IoBufMut for bytes::BytesMut {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, len: usize) {
+        if self.len() < len {
+            // SAFETY: the caller guarantees `len` bytes were written, and
+            // `len <= capacity` (the kernel wrote at most `bytes_total`).
+            unsafe { self.set_len(len) };
+        }
     }
 }
 

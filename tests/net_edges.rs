@@ -98,7 +98,19 @@ fn zero_capacity_read_and_empty_writes_on_tcp() {
     bounded(LIMIT, || {
         rt().block_on(async {
             let (c, mut s) = tcp_pair().await;
-            // (A zero-capacity read waits for data, as std's does on TCP.)
+            // A read with no room returns 0 at once, data or not, and
+            // leaves the data for the next read (as std's read(&mut [])).
+            s.write_all(b"kept").unwrap();
+            let (res, _) = c.read(Vec::new()).await;
+            assert_eq!(res.unwrap(), 0);
+            let full = b"full".to_vec();
+            let (res, _) = c.read(full.slice(4..)).await;
+            assert_eq!(res.unwrap(), 0, "slice(len..) of a full buffer has no room");
+            let (res, _) = c.readv(vec![Vec::new(), Vec::new()]).await;
+            assert_eq!(res.unwrap(), 0);
+            let (res, kept) = c.read(Vec::with_capacity(4)).await;
+            assert_eq!(res.unwrap(), 4);
+            assert_eq!(kept, b"kept");
             let (res, _) = c.write(Vec::new()).await;
             assert_eq!(res.unwrap(), 0);
             c.write_all(Vec::new()).await.0.unwrap();

@@ -72,6 +72,11 @@ impl<B> Recv<B> {
 }
 
 pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<usize>, B) {
+    if buf.bytes_total() == 0 {
+        // As std's `read(&mut [])`: nothing asked, nothing read, at once
+        // (waiting for data and then taking none would strand it).
+        return (Ok(0), buf);
+    }
     if fd.has_stash() {
         let n = unstash(fd, &mut buf);
         return (Ok(n), buf);
@@ -227,6 +232,9 @@ pub(crate) async fn readv<B: IoBufMut>(
     fd: &SharedFd,
     mut bufs: Vec<B>,
 ) -> (io::Result<usize>, Vec<B>) {
+    if bufs.iter().all(|b| b.bytes_total() == 0) {
+        return (Ok(0), bufs); // as `recv`: no room asked for, none used
+    }
     let iovecs = bufs
         .iter_mut()
         .filter(|b| b.bytes_total() > 0) // empty parts take no iovec slot

@@ -31,7 +31,14 @@ pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<()
 macro_rules! stream_io_methods {
     () => {
         /// Read into `buf` (up to its capacity); returns the byte count (0
-        /// at end of stream) and the buffer.
+        /// at end of stream) and the buffer. A buffer with no room
+        /// (`bytes_total() == 0`, e.g. `Vec::new()` or `slice(len..)` of a
+        /// full one) returns `Ok(0)` at once without touching the socket,
+        /// as std's `read(&mut [])` does: that 0 is not end of stream.
+        ///
+        /// If the read's future is dropped (e.g. a timeout) after the
+        /// kernel received into the buffer, the buffer is gone with it but
+        /// the bytes are not: the socket keeps them for its next read.
         ///
         /// # Errors
         ///
@@ -59,7 +66,8 @@ macro_rules! stream_io_methods {
             $crate::net::stream::write_all(&self.fd, buf).await
         }
 
-        /// Read into several buffers in order (`readv`).
+        /// Read into several buffers in order (`readv`). With no room in
+        /// any of them, `Ok(0)` at once, as [`read`](Self::read).
         ///
         /// # Errors
         ///
