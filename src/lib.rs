@@ -42,5 +42,5 @@ pub mod uring;
 pub use corering_macros::{main, test};
 pub use runtime::{
     Builder, Faults, Handle, JoinError, JoinHandle, Metrics, Runtime, TryCurrentError, YieldNow,
-    metrics, spawn, spawn_on, spawn_on_all, worker_count, worker_id, yield_now,
+    metrics, spawn, spawn_blocking, spawn_on, spawn_on_all, worker_count, worker_id, yield_now,
 };

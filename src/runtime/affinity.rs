@@ -29,6 +29,17 @@ pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
     Ok((0..libc::CPU_SETSIZE as usize).filter(|&c| is_set(c, &set)).collect())
 }
 
+/// Let the calling thread run on any of `cpus`.
+pub(crate) fn set_cpus(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: a zeroed set is valid; CPU_SET writes bits below CPU_SETSIZE.
+    let mut s: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: as above, `cpu` is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut s) };
+    }
+    set(&s)
+}
+
 fn set(set: &libc::cpu_set_t) -> io::Result<()> {
     // SAFETY: the kernel reads one cpu_set_t from `set`, alive for the call.
     if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set) } != 0 {

@@ -34,6 +34,8 @@ pub struct Builder {
     pub(crate) timer_resolution: Duration,
     pub(crate) faults: Faults,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) blocking_keep_alive: Duration,
 }
 
 /// Failures to inject into a runtime, so that tests can drive the paths
@@ -75,6 +77,8 @@ impl Default for Builder {
             timer_resolution: Duration::from_millis(1),
             faults: Faults::default(),
             shutdown_timeout: Duration::from_secs(10),
+            max_blocking_threads: 64,
+            blocking_keep_alive: Duration::from_secs(10),
         }
     }
 }
@@ -156,6 +160,20 @@ impl Builder {
     /// rather than waited on forever.
     pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Builder {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Most threads the blocking pool runs at once (default 64); further
+    /// [`spawn_blocking`](crate::spawn_blocking) jobs wait for one.
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it
+    /// exits (default 10 s).
+    pub fn blocking_keep_alive(&mut self, keep_alive: Duration) -> &mut Builder {
+        self.blocking_keep_alive = keep_alive;
         self
     }
 
@@ -284,6 +302,9 @@ impl Builder {
         // The ring is mapped on first use; refuse a size it cannot have now.
         if let Err(e) = uring::check_buf_ring_size(self.buf_ring_entries, self.buf_size) {
             return bad(format!("buf_ring_entries x buf_size: {e}"));
+        }
+        if self.max_blocking_threads == 0 {
+            return bad("max_blocking_threads must be at least 1".into());
         }
         if self.event_budget == 0 {
             return bad("event_budget must be at least 1".into());

@@ -119,6 +119,21 @@ impl<T> CancelOnDrop<T> {
     }
 }
 
+impl<T> CancelOnDrop<T> {
+    /// Run `f` for this handle, off any worker (the blocking pool): its
+    /// output or its panic goes to the handle; an abort that came first
+    /// cancels it unrun.
+    pub(crate) fn run_blocking(self, f: impl FnOnce() -> T) {
+        if self.is_aborted() {
+            return; // dropped here: cancelled
+        }
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(out) => self.complete(Ok(out)),
+            Err(panic) => self.panicked(panic),
+        }
+    }
+}
+
 impl<T> Drop for CancelOnDrop<T> {
     fn drop(&mut self) {
         if !self.0.finished.load(Ordering::Acquire) {

@@ -7,6 +7,7 @@
 //! `Op`, `MultiOp` and the timer store.
 
 mod affinity;
+mod blocking;
 pub(crate) mod buf_pool;
 mod builder;
 pub(crate) mod context;
@@ -102,10 +103,16 @@ impl Runtime {
 
     fn new(b: &Builder) -> io::Result<Runtime> {
         let cpus = b.placement()?;
+        let blocking_cpus = affinity::allowed_cpus()?; // before any pinning
         let (worker, pinned) = pool::build_worker(b, 0, cpus[0])?;
         let pool::Started { mut remotes, threads, go } = pool::start(b, &cpus)?;
         remotes.insert(0, worker.remote().clone());
-        let shared = Arc::new(pool::Shared { workers: remotes });
+        let blocking = blocking::BlockingPool::new(
+            b.max_blocking_threads,
+            b.blocking_keep_alive,
+            blocking_cpus,
+        );
+        let shared = Arc::new(pool::Shared { workers: remotes, blocking: Arc::new(blocking) });
         worker.set_shared(shared.clone());
         for tx in go {
             let _ = tx.send(shared.clone());
@@ -223,6 +230,7 @@ impl Drop for Runtime {
             self.worker.shut_down();
         }
         pool::stop(others, mem::take(&mut self.threads), self.shutdown_timeout);
+        self.shared.blocking.shut_down();
     }
 }
 
@@ -435,6 +443,45 @@ where
 {
     let handle = Handle::current();
     (0..worker_count()).map(|i| handle.spawn_on(i, f.clone())).collect()
+}
+
+/// Run blocking work (a blocking syscall, a long computation, a library
+/// without async) on the runtime's blocking pool, so that the worker's
+/// other tasks keep running; await the handle for its result (a panic in
+/// `f` is the handle's `JoinError`).
+///
+/// Pool threads are made on demand, at most `Builder::max_blocking_threads`
+/// at once (further jobs wait for one), run on the CPUs the process
+/// allowed when the runtime was built (never a worker's pinned CPU), and
+/// exit after `Builder::blocking_keep_alive` without work. `abort` cancels
+/// a job that has not started; one that runs finishes. When the runtime is
+/// dropped, queued jobs are cancelled and running ones finish on their own
+/// threads.
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// let rt = corering::Runtime::new_default()?;
+/// let len = rt.block_on(async {
+///     corering::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count())).await
+/// });
+/// assert!(len.unwrap()? > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let worker = context::current().expect(context::NO_RUNTIME);
+    let state = join::JoinState::new();
+    let guard = join::CancelOnDrop(state.clone());
+    worker.shared().blocking.spawn(Box::new(move || guard.run_blocking(f)));
+    JoinHandle::new(state)
 }
 
 /// The index of the worker running the caller, `0..`[`worker_count`]

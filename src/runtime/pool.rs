@@ -24,6 +24,8 @@ use super::{Worker, affinity, context};
 pub(crate) struct Shared {
     /// Each worker's inbox, by index.
     pub(crate) workers: Vec<Arc<Remote>>,
+    /// Threads for `spawn_blocking`.
+    pub(crate) blocking: Arc<super::blocking::BlockingPool>,
 }
 
 /// Worker `index`, built on the calling thread (pinned first, if asked).
