@@ -34,6 +34,7 @@
 )]
 
 pub mod buf;
+pub mod compat;
 pub mod net;
 pub mod runtime;
 pub mod time;

@@ -129,6 +129,17 @@ unsafe impl<B: IoBuf> OpData for Send<B> {
     }
 }
 
+impl<B> Send<B> {
+    /// A plain send of `buf` (`MSG_NOSIGNAL`).
+    pub(crate) fn new(fd: SharedFd, buf: B) -> Send<B> {
+        Send { fd, buf, flags: libc::MSG_NOSIGNAL }
+    }
+
+    pub(crate) fn into_buf(self) -> B {
+        self.buf
+    }
+}
+
 impl<B: IoBuf> SendOp for Send<B> {
     fn in_ring(&self) -> bool {
         self.buf.in_ring()

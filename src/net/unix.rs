@@ -143,7 +143,7 @@ impl futures_core::Stream for UnixIncoming<'_> {
 
 /// A connected Unix domain stream socket.
 pub struct UnixStream {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
 }
 
 impl UnixStream {

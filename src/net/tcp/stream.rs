@@ -165,7 +165,7 @@ impl fmt::Debug for TcpStream {
 /// The read half of a [`TcpStream`], from [`TcpStream::into_split`].
 #[derive(Debug)]
 pub struct OwnedReadHalf {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
 }
 
 /// The write half of a [`TcpStream`], from [`TcpStream::into_split`].
@@ -173,7 +173,7 @@ pub struct OwnedReadHalf {
 /// as dropping a whole stream would; the read half keeps reading.
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
 }
 
 impl Drop for OwnedWriteHalf {

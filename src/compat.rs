@@ -1,0 +1,408 @@
+//! Poll-based I/O for the wider ecosystem: [`Io`] wraps a corering stream
+//! and implements tokio's `AsyncRead`/`AsyncBufRead`/`AsyncWrite` (feature
+//! `tokio-io`) and the `futures-io` traits (feature `futures-io`), so that
+//! hyper, codecs, TLS and the rest run on corering sockets.
+//!
+//! corering's own I/O is completion-based: an operation owns its buffer
+//! until the kernel is done with it. A poll-based caller lends a buffer for
+//! one call only, so the wrapper owns the buffers the kernel uses, with at
+//! most one receive and one send in flight:
+//!
+//! - **Reads** come from the socket's [`RecvStream`]: buffers of the
+//!   worker's provided-buffer ring, copied into the caller's buffer (the one
+//!   copy a poll-based read needs) or lent in place through
+//!   `AsyncBufRead::poll_fill_buf` (no copy). An idle connection holds no
+//!   read buffer at all.
+//! - **Writes** are copied into the wrapper's send buffer (at most 64 KiB
+//!   accepted ahead; then `poll_write` waits) and sent as one `send` while
+//!   further writes gather behind it. `poll_write` returns as soon as the
+//!   bytes are accepted, so a send that fails is reported by the *next*
+//!   `poll_write`, `poll_flush` or `poll_shutdown` (as with a buffered
+//!   writer); `poll_flush` returns once everything accepted has been sent.
+//! - **Shutdown** flushes, then shuts the write side down through the ring.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use crate::buf::{IoBuf, Slice};
+use crate::net::{RecvBuf, RecvStream};
+use crate::runtime::op::Op;
+
+/// Bytes `poll_write` accepts ahead of the kernel before it waits.
+const WRITE_AHEAD: usize = 64 * 1024;
+
+/// Sockets [`Io`] can wrap: connected stream sockets and their halves.
+/// Sealed: implemented for corering's stream types only.
+pub trait Stream: sealed::Sealed {}
+/// A [`Stream`] that can be read (a whole stream, or a read half).
+pub trait Readable: Stream {}
+/// A [`Stream`] that can be written (a whole stream, or a write half).
+pub trait Writable: Stream {}
+
+mod sealed {
+    /// A stream's fd handle, out of reach outside the crate.
+    #[derive(Debug)]
+    pub struct Fd<'a>(pub(crate) &'a crate::runtime::fd::SharedFd);
+
+    pub trait Sealed {
+        fn fd(&self) -> Fd<'_>;
+    }
+}
+
+macro_rules! compat_stream {
+    ($t:ty: $($marker:ident),*) => {
+        impl sealed::Sealed for $t {
+            fn fd(&self) -> sealed::Fd<'_> {
+                sealed::Fd(&self.fd)
+            }
+        }
+        impl Stream for $t {}
+        $(impl $marker for $t {})*
+    };
+}
+
+compat_stream!(crate::net::TcpStream: Readable, Writable);
+compat_stream!(crate::net::UnixStream: Readable, Writable);
+compat_stream!(crate::net::OwnedReadHalf: Readable);
+compat_stream!(crate::net::OwnedWriteHalf: Writable);
+
+/// A corering stream with poll-based I/O; see the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "tokio-io")]
+/// # {
+/// use corering::compat::Io;
+/// use corering::net::UnixStream;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// let rt = corering::Runtime::new_default()?;
+/// rt.block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let (mut a, mut b) = (Io::new(a), Io::new(b));
+///     a.write_all(b"hello").await?;
+///     a.flush().await?;
+///     let mut got = [0; 5];
+///     b.read_exact(&mut got).await?;
+///     assert_eq!(&got, b"hello");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Io<T: Stream> {
+    inner: T,
+    read: ReadSide,
+    write: WriteSide,
+}
+
+#[derive(Default)]
+struct ReadSide {
+    /// Armed at the first read.
+    stream: Option<RecvStream>,
+    /// A received buffer and how much of it was consumed.
+    held: Option<(RecvBuf, usize)>,
+    eof: bool,
+}
+
+#[derive(Default)]
+struct WriteSide {
+    /// Accepted by `poll_write`, not yet handed to the kernel.
+    pending: Vec<u8>,
+    /// The send in flight, with the rest of its buffer.
+    inflight: Option<Op<crate::net::ops::Send<Slice<Vec<u8>>>>>,
+    /// A buffer to gather the next writes into.
+    spare: Vec<u8>,
+    shutdown: Option<Pin<Box<dyn Future<Output = io::Result<()>>>>>,
+    shut: bool,
+}
+
+impl<T: Stream> Io<T> {
+    /// Wrap `inner`.
+    pub fn new(inner: T) -> Io<T> {
+        Io { inner, read: ReadSide::default(), write: WriteSide::default() }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// The wrapped stream back. Bytes received and not yet read stay with
+    /// the socket (its next read returns them); bytes accepted by
+    /// `poll_write` and not yet flushed are dropped: flush first.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: Readable> Io<T> {
+    /// Received bytes not yet consumed, waiting for some if there are none:
+    /// an empty slice at end of stream. (`AsyncBufRead::poll_fill_buf`.)
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for the receive.
+    pub fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let read = &mut self.read;
+        while read.held.is_none() && !read.eof {
+            let fd = self.inner.fd().0;
+            let stream = read
+                .stream
+                .get_or_insert_with(|| RecvStream::new(fd.clone(), crate::net::DEFAULT_RECV_LIMIT));
+            match ready!(stream.poll_recv(cx)) {
+                Some(Ok(buf)) if buf.is_empty() => {}
+                Some(Ok(buf)) => read.held = Some((buf, 0)),
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => read.eof = true,
+            }
+        }
+        Poll::Ready(Ok(match &read.held {
+            Some((buf, at)) => &buf[*at..],
+            None => &[],
+        }))
+    }
+
+    /// Mark `n` bytes of [`poll_fill_buf`](Self::poll_fill_buf)'s slice as
+    /// read. (`AsyncBufRead::consume`.)
+    pub fn consume(&mut self, n: usize) {
+        if let Some((buf, at)) = &mut self.read.held {
+            *at = (*at + n).min(buf.len());
+            if *at == buf.len() {
+                self.read.held = None; // the ring buffer goes back
+            }
+        }
+    }
+
+    /// Copy received bytes into `dst`: how many (0 at end of stream, or
+    /// for an empty `dst`).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's error for the receive.
+    pub fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let src = ready!(self.poll_fill_buf(cx))?;
+        let n = src.len().min(dst.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<T: Writable> Io<T> {
+    /// Accept bytes from `src` for sending: how many (up to what fits in
+    /// the send buffer; it waits while that is full). A send that failed
+    /// earlier is reported here.
+    ///
+    /// # Errors
+    ///
+    /// The error of an earlier send (`BrokenPipe`, `ConnectionReset`, ...),
+    /// or `BrokenPipe` after shutdown.
+    pub fn poll_write_from(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+        if self.write.shut {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        self.poll_sends(cx)?;
+        let room = WRITE_AHEAD.saturating_sub(self.write.pending.len());
+        if room == 0 {
+            return Poll::Pending; // the send in flight wakes us
+        }
+        let n = room.min(src.len());
+        self.write.pending.extend_from_slice(&src[..n]);
+        self.poll_sends(cx)?; // sends it now if nothing is in flight
+        Poll::Ready(Ok(n))
+    }
+
+    /// Wait until every accepted byte has been sent.
+    ///
+    /// # Errors
+    ///
+    /// The error of a send.
+    pub fn poll_flush_sends(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_sends(cx)?;
+        if self.write.inflight.is_none() && self.write.pending.is_empty() {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Flush, then shut the write side down (the peer reads end of stream).
+    ///
+    /// # Errors
+    ///
+    /// The error of a send or of the shutdown.
+    pub fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.write.shut {
+            ready!(self.poll_flush_sends(cx))?;
+            let fd = self.inner.fd().0.clone();
+            self.write.shutdown = Some(Box::pin(async move {
+                crate::net::ops::shutdown(&fd, std::net::Shutdown::Write).await
+            }));
+            self.write.shut = true;
+        }
+        match &mut self.write.shutdown {
+            Some(f) => {
+                let res = ready!(f.as_mut().poll(cx));
+                self.write.shutdown = None;
+                Poll::Ready(res)
+            }
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Drive the send in flight; start the next when it is done. Returns
+    /// with the send in flight registered to wake `cx`, or nothing to send.
+    fn poll_sends(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let w = &mut self.write;
+        loop {
+            if w.inflight.is_none() {
+                if w.pending.is_empty() {
+                    return Ok(());
+                }
+                let next = std::mem::replace(&mut w.pending, std::mem::take(&mut w.spare));
+                let len = next.len();
+                let fd = self.inner.fd().0.clone();
+                w.inflight = Some(Op::new(crate::net::ops::Send::new(fd, next.slice(..len))));
+            }
+            let op = w.inflight.as_mut().expect("set above");
+            let Poll::Ready((cqe, send)) = Pin::new(op).poll(cx) else { return Ok(()) };
+            w.inflight = None;
+            let slice = send.into_buf();
+            let (begin, end) = (slice.begin(), slice.end());
+            match cqe.result() {
+                Ok(n) if begin + (n as usize) < end => {
+                    // A partial send: the rest goes next, before newer bytes.
+                    let rest = slice.into_inner().slice(begin + n as usize..end);
+                    let fd = self.inner.fd().0.clone();
+                    w.inflight = Some(Op::new(crate::net::ops::Send::new(fd, rest)));
+                }
+                Ok(_) => {
+                    let mut done = slice.into_inner();
+                    done.clear();
+                    w.spare = done;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    let fd = self.inner.fd().0.clone();
+                    w.inflight = Some(Op::new(crate::net::ops::Send::new(fd, slice)));
+                }
+                Err(e) => {
+                    // The connection is broken: what was accepted is lost,
+                    // and every later write fails too.
+                    w.pending.clear();
+                    w.shut = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+impl<T: Stream + fmt::Debug> fmt::Debug for Io<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Io")
+            .field("inner", &self.inner)
+            .field("unsent", &self.write.pending.len())
+            .field("sending", &self.write.inflight.is_some())
+            .finish()
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+mod tokio_impls {
+    use super::*;
+
+    impl<T: Readable + Unpin> tokio::io::AsyncRead for Io<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            let src = ready!(this.poll_fill_buf(cx))?;
+            let n = src.len().min(buf.remaining());
+            buf.put_slice(&src[..n]);
+            this.consume(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<T: Readable + Unpin> tokio::io::AsyncBufRead for Io<T> {
+        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            self.get_mut().poll_fill_buf(cx)
+        }
+        fn consume(self: Pin<&mut Self>, amt: usize) {
+            self.get_mut().consume(amt);
+        }
+    }
+
+    impl<T: Writable + Unpin> tokio::io::AsyncWrite for Io<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_from(cx, buf)
+        }
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_flush_sends(cx)
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_shutdown_write(cx)
+        }
+    }
+}
+
+#[cfg(feature = "futures-io")]
+mod futures_impls {
+    use super::*;
+
+    impl<T: Readable + Unpin> futures_io::AsyncRead for Io<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_read_into(cx, buf)
+        }
+    }
+
+    impl<T: Readable + Unpin> futures_io::AsyncBufRead for Io<T> {
+        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            self.get_mut().poll_fill_buf(cx)
+        }
+        fn consume(self: Pin<&mut Self>, amt: usize) {
+            self.get_mut().consume(amt);
+        }
+    }
+
+    impl<T: Writable + Unpin> futures_io::AsyncWrite for Io<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_from(cx, buf)
+        }
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_flush_sends(cx)
+        }
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_shutdown_write(cx)
+        }
+    }
+}

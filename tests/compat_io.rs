@@ -1,0 +1,202 @@
+//! The ecosystem's I/O traits on corering sockets (`compat::Io`, features
+//! `tokio-io` and `futures-io`): tokio's BufReader and codecs, futures'
+//! copy, and 64 MiB each way with every byte checked.
+
+mod common;
+
+#[cfg(not(all(feature = "tokio-io", feature = "futures-io")))]
+#[test]
+fn compat_io_needs_its_features() {
+    println!("skipped: needs features tokio-io and futures-io (cargo test --all-features)");
+}
+
+#[cfg(all(feature = "tokio-io", feature = "futures-io"))]
+mod with_features {
+    use std::time::Duration;
+
+    use super::common::bounded;
+    use corering::compat::Io;
+    use corering::net::{TcpListener, TcpStream, UnixStream};
+    use corering::{Runtime, spawn};
+
+    fn pattern(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tokio_bufreader_lines_and_partial_reads() {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        bounded(Duration::from_secs(30), || {
+            Runtime::new_default().unwrap().block_on(async {
+                let (a, b) = UnixStream::pair().unwrap();
+                let writer = spawn(async move {
+                    let mut a = Io::new(a);
+                    for i in 0..1000 {
+                        a.write_all(format!("line {i}\n").as_bytes()).await.unwrap();
+                    }
+                    a.write_all(b"tail").await.unwrap();
+                    a.shutdown().await.unwrap(); // flush, then the peer sees the end
+                });
+                let mut lines = tokio::io::BufReader::new(Io::new(b)).lines();
+                for i in 0..1000 {
+                    assert_eq!(lines.next_line().await.unwrap().unwrap(), format!("line {i}"));
+                }
+                assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("tail"));
+                assert_eq!(lines.next_line().await.unwrap(), None);
+                writer.await.unwrap();
+
+                // Reads into buffers smaller than what arrived, and of nothing.
+                let (a, b) = UnixStream::pair().unwrap();
+                let (mut a, mut b) = (Io::new(a), Io::new(b));
+                a.write_all(&pattern(1, 100)).await.unwrap();
+                a.flush().await.unwrap();
+                let mut got = Vec::new();
+                let mut small = [0u8; 7];
+                assert_eq!(b.read(&mut []).await.unwrap(), 0);
+                while got.len() < 100 {
+                    let n = b.read(&mut small).await.unwrap();
+                    assert!(n > 0);
+                    got.extend_from_slice(&small[..n]);
+                }
+                assert_eq!(got, pattern(1, 100));
+            });
+        });
+    }
+
+    #[test]
+    fn tokio_util_framed_lines_echo() {
+        use futures::{SinkExt, StreamExt};
+        use tokio_util::codec::{Framed, LinesCodec};
+        bounded(Duration::from_secs(30), || {
+            Runtime::new_default().unwrap().block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = spawn(async move {
+                    let (s, _) = listener.accept().await.unwrap();
+                    let mut framed = Framed::new(Io::new(s), LinesCodec::new());
+                    while let Some(line) = framed.next().await {
+                        framed.send(line.unwrap().to_uppercase()).await.unwrap();
+                    }
+                });
+                let c = TcpStream::connect(addr).await.unwrap();
+                let mut framed = Framed::new(Io::new(c), LinesCodec::new());
+                for i in 0..200 {
+                    framed.send(format!("hello {i}")).await.unwrap();
+                    assert_eq!(framed.next().await.unwrap().unwrap(), format!("HELLO {i}"));
+                }
+                drop(framed);
+                server.await.unwrap();
+            });
+        });
+    }
+
+    #[test]
+    fn futures_io_copy_between_two_sockets() {
+        use futures::io::{AsyncReadExt, AsyncWriteExt};
+        bounded(Duration::from_secs(30), || {
+            Runtime::new_default().unwrap().block_on(async {
+                let (a, b) = UnixStream::pair().unwrap();
+                let (c, d) = UnixStream::pair().unwrap();
+                let data = pattern(7, 3 << 20);
+                let sent = data.clone();
+                let feeder = spawn(async move {
+                    let mut a = Io::new(a);
+                    a.write_all(&sent).await.unwrap();
+                    a.close().await.unwrap();
+                });
+                // b -> c through futures::io::copy; d reads the result.
+                let copier = spawn(async move {
+                    let (mut b, mut c) = (Io::new(b), Io::new(c));
+                    let n = futures::io::copy(&mut b, &mut c).await.unwrap();
+                    c.close().await.unwrap();
+                    n
+                });
+                let mut got = Vec::new();
+                Io::new(d).read_to_end(&mut got).await.unwrap();
+                assert_eq!(copier.await.unwrap(), data.len() as u64);
+                feeder.await.unwrap();
+                assert!(got == data, "bytes differ after futures::io::copy");
+            });
+        });
+    }
+
+    #[test]
+    fn sixty_four_mib_each_way_through_the_adapters() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        bounded(Duration::from_secs(120), || {
+            Runtime::new_default().unwrap().block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                const LEN: usize = 64 << 20;
+                // Each side writes LEN while it reads LEN, through split halves.
+                async fn side(s: TcpStream, seed_out: u64, seed_in: u64) {
+                    let (r, w) = s.into_split();
+                    let writer = spawn(async move {
+                        let mut w = Io::new(w);
+                        let data = pattern(seed_out, LEN);
+                        for chunk in data.chunks(100_003) {
+                            w.write_all(chunk).await.unwrap();
+                        }
+                        w.shutdown().await.unwrap();
+                    });
+                    let mut r = Io::new(r);
+                    let want = pattern(seed_in, LEN);
+                    let mut got = vec![0u8; 256 * 1024];
+                    let mut at = 0;
+                    loop {
+                        let n = r.read(&mut got).await.unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        assert!(got[..n] == want[at..at + n], "bytes differ at {at}");
+                        at += n;
+                    }
+                    assert_eq!(at, LEN);
+                    writer.await.unwrap();
+                }
+                let server = spawn(async move {
+                    let (s, _) = listener.accept().await.unwrap();
+                    side(s, 2, 1).await;
+                });
+                let c = TcpStream::connect(addr).await.unwrap();
+                side(c, 1, 2).await;
+                server.await.unwrap();
+            });
+        });
+    }
+
+    #[test]
+    fn a_failed_send_is_reported_by_the_next_call() {
+        use tokio::io::AsyncWriteExt;
+        bounded(Duration::from_secs(30), || {
+            Runtime::new_default().unwrap().block_on(async {
+                let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+                drop(b); // closed now, before any send
+                let mut a = Io::new(UnixStream::from_std(a));
+                // Accepted at first (the send fails in the kernel afterwards)...
+                let first = a.write(b"into the void").await;
+                // ...and the failure comes back at the latest on the next call.
+                let err = match first {
+                    Err(e) => e,
+                    Ok(_) => a.flush().await.expect_err("the send failed"),
+                };
+                assert!(
+                    matches!(
+                        err.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    ),
+                    "{err}"
+                );
+                assert!(a.write(b"more").await.is_err(), "a broken stream stays broken");
+            });
+        });
+    }
+}
