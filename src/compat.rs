@@ -1,7 +1,9 @@
 //! Poll-based I/O for the wider ecosystem: [`Io`] wraps a corering stream
 //! and implements tokio's `AsyncRead`/`AsyncBufRead`/`AsyncWrite` (feature
-//! `tokio-io`) and the `futures-io` traits (feature `futures-io`), so that
-//! hyper, codecs, TLS and the rest run on corering sockets.
+//! `tokio-io`), the `futures-io` traits (feature `futures-io`) and hyper's
+//! `rt::Read`/`rt::Write` (feature `hyper`, with [`HyperExecutor`] and
+//! [`HyperTimer`]), so that hyper, codecs, TLS and the rest run on corering
+//! sockets.
 //!
 //! corering's own I/O is completion-based: an operation owns its buffer
 //! until the kernel is done with it. A poll-based caller lends a buffer for
@@ -404,5 +406,83 @@ mod futures_impls {
         fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().poll_shutdown_write(cx)
         }
+    }
+}
+
+#[cfg(feature = "hyper")]
+mod hyper_impls {
+    use super::*;
+
+    impl<T: Readable + Unpin> hyper::rt::Read for Io<T> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            mut buf: hyper::rt::ReadBufCursor<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            let src = ready!(this.poll_fill_buf(cx))?;
+            let n = src.len().min(buf.remaining());
+            buf.put_slice(&src[..n]);
+            this.consume(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<T: Writable + Unpin> hyper::rt::Write for Io<T> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_from(cx, buf)
+        }
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_flush_sends(cx)
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().poll_shutdown_write(cx)
+        }
+    }
+
+    impl hyper::rt::Sleep for crate::time::SendSleep {}
+}
+
+/// hyper's executor on corering (feature `hyper`): spawns each future as a
+/// task on the current worker (it need not be `Send`).
+#[cfg(feature = "hyper")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HyperExecutor;
+
+#[cfg(feature = "hyper")]
+impl<F> hyper::rt::Executor<F> for HyperExecutor
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn execute(&self, fut: F) {
+        drop(crate::spawn(fut));
+    }
+}
+
+/// hyper's timer on corering (feature `hyper`): [`SendSleep`]s on the
+/// worker's timer store, which hyper needs for its timeouts (e.g.
+/// `header_read_timeout`, which stays off without a timer).
+///
+/// [`SendSleep`]: crate::time::SendSleep
+#[cfg(feature = "hyper")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HyperTimer;
+
+#[cfg(feature = "hyper")]
+impl hyper::rt::Timer for HyperTimer {
+    fn sleep(&self, duration: std::time::Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(crate::time::sleep_send(duration))
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(crate::time::sleep_send_until(deadline))
     }
 }

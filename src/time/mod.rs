@@ -3,14 +3,17 @@
 //! Each worker keeps one timer store; the worker's idle park is bounded by
 //! its nearest deadline, rounded up to the worker's timer grid
 //! (`Builder::timer_resolution`), so timers need no thread and no SQE of
-//! their own. Timer futures are `!Send`; a `Sleep` registers on the worker
-//! polling it, and moves if another worker polls it later.
+//! their own. Timer futures are `!Send`, except [`SendSleep`]; a sleep
+//! registers on the worker polling it, and moves if another worker polls
+//! it later.
 
 mod interval;
+mod send_sleep;
 mod sleep;
 mod timeout;
 
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
+pub use send_sleep::{SendSleep, sleep_send, sleep_send_until};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout};
 
