@@ -117,7 +117,6 @@ impl Runtime {
         for tx in go {
             let _ = tx.send(shared.clone());
         }
-        tracing::debug!(workers = cpus.len(), ?cpus, "runtime started");
         Ok(Runtime { worker, pinned, threads, shared, shutdown_timeout: b.shutdown_timeout })
     }
 
@@ -277,7 +276,7 @@ impl Handle {
     ///
     /// Outside a runtime; see [`Handle::try_current`].
     pub fn current() -> Handle {
-        Handle::try_current().expect(context::NO_RUNTIME)
+        Handle::try_current().unwrap_or_else(|_| panic!("{}", context::NO_RUNTIME))
     }
 
     /// The runtime running on this thread, or an error outside one.

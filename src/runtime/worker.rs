@@ -63,6 +63,8 @@ pub(crate) struct Worker {
     shared: OnceCell<Arc<Shared>>,
     /// Jobs other threads sent here (the receiving end of `remote`'s).
     jobs: mpsc::Receiver<Job>,
+    /// "runtime started" was logged.
+    announced: Cell<bool>,
 }
 
 impl Worker {
@@ -91,6 +93,7 @@ impl Worker {
             index,
             shared: OnceCell::new(),
             jobs,
+            announced: Cell::new(false),
         }
     }
 
@@ -242,7 +245,9 @@ impl Worker {
             loop {
                 if self.block_on_woken.replace(false) {
                     header.clear_notified();
-                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    let polled = future.as_mut().poll(&mut cx);
+                    self.announce();
+                    if let Poll::Ready(out) = polled {
                         break out;
                     }
                 }
@@ -252,6 +257,17 @@ impl Worker {
                     panic!("corering worker: io_uring_enter failed: {e}");
                 }
             }
+        }
+    }
+
+    /// Say "runtime started", once, after the first poll of the first
+    /// `block_on` future: by then a `#[corering::main]` function has had
+    /// the chance to install a `tracing` subscriber.
+    fn announce(&self) {
+        if !self.announced.replace(true) {
+            let workers = self.shared.get().map_or(1, |s| s.workers.len());
+            let flags = self.driver.borrow().ring.setup_flags();
+            tracing::debug!(workers, setup_flags = format_args!("{flags:#x}"), "runtime started");
         }
     }
 
@@ -371,7 +387,10 @@ impl Worker {
         };
         self.driver.borrow_mut().counters.tasks_polled += 1;
         self.polling.set(Some(id));
-        let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
+        let poll = {
+            let _span = tracing::trace_span!("task", id = id.key, worker = self.index).entered();
+            future.as_mut().poll(&mut Context::from_waker(&waker))
+        };
         self.polling.set(None);
         if poll.is_ready() {
             self.tasks.borrow_mut().remove(id.key as usize);
