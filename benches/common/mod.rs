@@ -2,6 +2,7 @@
 //! and pinning the bench thread.
 
 /// `--samples N` from the command line, or `default`.
+#[allow(dead_code)] // not every bench takes samples
 pub fn samples(default: usize) -> usize {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -28,4 +29,19 @@ pub fn pin_to_cpu(cpu: usize) {
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
     }
+}
+
+/// CPU seconds (utime + stime) of thread `tid` of this process.
+#[allow(dead_code)] // not every bench measures threads
+pub fn thread_cpu(tid: i32) -> f64 {
+    let path = format!("/proc/self/task/{tid}/stat");
+    let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    // The command name (field 2) may hold spaces: count from its ')'.
+    let rest = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime and stime are fields 14, 15.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ticks as f64 / if hz > 0 { hz as f64 } else { 100.0 }
 }
