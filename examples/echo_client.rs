@@ -46,6 +46,13 @@ fn args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!(
+                "usage: echo_client [--addr HOST:PORT] [--conns N] [--msgs M] [--size S] \
+                 [--cpu C] [--timeout SECS]"
+            );
+            std::process::exit(0);
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {

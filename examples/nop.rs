@@ -64,6 +64,10 @@ fn names<T: Copy>(table: &[(T, &'static str)], has: impl Fn(T) -> bool) -> Strin
 }
 
 fn main() -> std::io::Result<()> {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("usage: nop (no flags): prints what io_uring grants here, then times NOPs");
+        return Ok(());
+    }
     let mut ring = IoUring::new(64)?;
     println!("ring: {} SQ / {} CQ entries", ring.sq_entries(), ring.cq_entries());
     println!("setup flags: {}", names(SETUP_FLAGS, |f| ring.setup_flags() & f != 0));
