@@ -21,8 +21,8 @@
 //!
 //! The layers, bottom up: [`uring`] (corering's own io_uring engine on raw
 //! syscalls), [`runtime`] (workers, tasks, wakers, operations, the idle
-//! park), [`time`] (timers), and [`net`] (sockets) with [`buf`] (the
-//! owned-buffer traits its I/O takes).
+//! park), [`time`] (timers), [`net`] (sockets) and [`fs`] (files), with
+//! [`buf`] (the owned-buffer traits their I/O takes).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -35,6 +35,7 @@
 
 pub mod buf;
 pub mod compat;
+pub mod fs;
 pub mod net;
 pub mod runtime;
 pub mod time;

@@ -159,6 +159,7 @@ impl TempPath {
 impl Drop for TempPath {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -546,7 +547,7 @@ fn msg_ring_to_another_ring() {
 }
 
 // ---------------------------------------------------------------------------
-// OPENAT, WRITE/READ at offsets, FSYNC, STATX
+// OPENAT, WRITE/READ at offsets, FSYNC, STATX, MKDIRAT, RENAMEAT, UNLINKAT
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -607,6 +608,74 @@ fn openat_write_fsync_statx_read() {
     let path = tmp.path().to_owned();
     drop(tmp);
     assert!(!path.exists(), "temp file not removed");
+}
+
+#[test]
+fn mkdirat_renameat_unlinkat() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = TempPath::new("dir");
+    let c_dir = dir.c_path();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let c_a = CString::new(a.as_os_str().as_bytes()).unwrap();
+    let c_b = CString::new(b.as_os_str().as_bytes()).unwrap();
+    let mut ring = ring();
+
+    // SAFETY: the paths are NUL-terminated locals declared before the
+    // ring, and each SQE is reaped by `wait` before the next block (so for
+    // every block below).
+    unsafe { ring.prep_mkdirat(libc::AT_FDCWD, c_dir.as_ptr(), 0o750, 1) }.unwrap();
+    assert_eq!(wait(&mut ring, 1)[0].result().expect("mkdirat"), 0);
+    let meta = std::fs::metadata(dir.path()).unwrap();
+    assert!(meta.is_dir());
+    // The umask may only take bits away.
+    assert_eq!(meta.permissions().mode() & 0o777 & !0o750, 0);
+
+    // SAFETY: as above.
+    unsafe { ring.prep_mkdirat(libc::AT_FDCWD, c_dir.as_ptr(), 0o750, 2) }.unwrap();
+    assert_eq!(wait(&mut ring, 1)[0].raw_result(), -libc::EEXIST);
+
+    std::fs::write(&a, b"renamed").unwrap();
+    // SAFETY: as above.
+    unsafe { ring.prep_renameat(libc::AT_FDCWD, c_a.as_ptr(), libc::AT_FDCWD, c_b.as_ptr(), 0, 3) }
+        .unwrap();
+    assert_eq!(wait(&mut ring, 1)[0].result().expect("renameat"), 0);
+    assert!(!a.exists());
+    assert_eq!(std::fs::read(&b).unwrap(), b"renamed");
+
+    // RENAME_NOREPLACE refuses to replace an existing target.
+    std::fs::write(&a, b"kept").unwrap();
+    let noreplace = libc::RENAME_NOREPLACE;
+    // SAFETY: as above.
+    unsafe {
+        ring.prep_renameat(libc::AT_FDCWD, c_a.as_ptr(), libc::AT_FDCWD, c_b.as_ptr(), noreplace, 4)
+    }
+    .unwrap();
+    assert_eq!(wait(&mut ring, 1)[0].raw_result(), -libc::EEXIST);
+    assert_eq!(std::fs::read(&b).unwrap(), b"renamed");
+
+    // SAFETY: as above.
+    unsafe {
+        ring.prep_unlinkat(libc::AT_FDCWD, c_a.as_ptr(), 0, 5).unwrap();
+        ring.prep_unlinkat(libc::AT_FDCWD, c_b.as_ptr(), 0, 6).unwrap();
+    }
+    let cqes = wait(&mut ring, 2);
+    assert_eq!(by_ud(&cqes, 5).result().expect("unlinkat a"), 0);
+    assert_eq!(by_ud(&cqes, 6).result().expect("unlinkat b"), 0);
+    assert!(!a.exists() && !b.exists());
+
+    // SAFETY: as above.
+    unsafe { ring.prep_unlinkat(libc::AT_FDCWD, c_a.as_ptr(), 0, 7) }.unwrap();
+    assert_eq!(wait(&mut ring, 1)[0].raw_result(), -libc::ENOENT);
+
+    // A directory needs AT_REMOVEDIR.
+    // SAFETY: as above.
+    unsafe { ring.prep_unlinkat(libc::AT_FDCWD, c_dir.as_ptr(), 0, 8) }.unwrap();
+    assert_eq!(wait(&mut ring, 1)[0].raw_result(), -libc::EISDIR);
+    // SAFETY: as above.
+    unsafe { ring.prep_unlinkat(libc::AT_FDCWD, c_dir.as_ptr(), libc::AT_REMOVEDIR, 9) }.unwrap();
+    assert_eq!(wait(&mut ring, 1)[0].result().expect("unlinkat dir"), 0);
+    assert!(!dir.path().exists());
 }
 
 // ---------------------------------------------------------------------------

@@ -382,44 +382,11 @@ unsafe impl OpData for RecvMulti {
     }
 }
 
-/// `close` of an fd given up to the kernel.
-pub(crate) struct Close {
-    fd: std::os::fd::RawFd,
-    /// The SQE is queued: the kernel closes the fd, whatever happens next.
-    queued: bool,
-}
-
-impl Orphan for Close {}
-
-impl Drop for Close {
-    fn drop(&mut self) {
-        if !self.queued {
-            // SAFETY: never handed to the kernel, so still ours to close.
-            unsafe { libc::close(self.fd) };
-        }
-    }
-}
-
-// SAFETY: the SQE points at no memory; the fd is given up to this close
-// (nothing else holds or closes it).
-unsafe impl OpData for Close {
-    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
-        // SAFETY: `fd` is ours to close (see above).
-        let res = ok(unsafe { ring.prep_close(self.fd, user_data) });
-        self.queued = res.is_ok();
-        res
-    }
-}
-
 /// Close `fd` through the ring if this is its last handle; otherwise let
 /// the operations that still hold it close it when they end.
 pub(crate) async fn close(fd: SharedFd) -> io::Result<()> {
     match fd.try_into_owned() {
-        Ok(owned) => {
-            use std::os::fd::IntoRawFd;
-            let (cqe, _) = Op::new(Close { fd: owned.into_raw_fd(), queued: false }).await;
-            cqe.result().map(drop)
-        }
+        Ok(owned) => crate::runtime::fd::close(owned).await,
         Err(shared) => {
             // Others hold the fd (a `RecvStream`, an operation in flight):
             // end the connection now, for the peer and for them; the fd is

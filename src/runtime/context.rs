@@ -36,6 +36,16 @@ pub(crate) fn current_id() -> Option<usize> {
     CURRENT.try_with(|c| c.borrow().as_ref().map(|w| w.id())).ok().flatten()
 }
 
+/// Whether the kernel under this thread's worker supports `opcode`: `None`
+/// outside a runtime, or if the kernel cannot say (no probe before Linux
+/// 5.6). It asks the kernel each time: for error paths, which want to tell
+/// a missing opcode from a bad argument (both are `EINVAL`).
+pub(crate) fn opcode_supported(opcode: u8) -> Option<bool> {
+    let worker = current()?;
+    let driver = worker.driver.try_borrow().ok()?;
+    driver.ring.probe().ok().map(|p| p.is_supported(opcode))
+}
+
 /// The error for an operation polled from a runtime other than the one it
 /// is in flight on: that one is on this thread, not running, so the
 /// operation could only wait.

@@ -5,15 +5,21 @@
 //! the last in-flight operation on it has completed (its data, clone
 //! included, is freed at its final completion). The close itself goes
 //! through the ring, asynchronously, when the worker is alive and running;
-//! otherwise it is a plain `close(2)`.
+//! otherwise it is a plain `close(2)`. [`close`] is the awaited close, for
+//! handles whose owner wants the kernel's answer.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
+use crate::uring::{IoUring, SqFull};
+
 use super::Worker;
 use super::context;
+use super::driver::Orphan;
+use super::op::{Op, OpData};
 
 /// A reference-counted fd, closed when the last clone drops.
 #[derive(Clone, Debug)]
@@ -116,5 +122,41 @@ impl Drop for Inner {
             // all hold a clone of us, and we are the last).
             unsafe { libc::close(fd) };
         }
+    }
+}
+
+/// Close `fd` through the ring and wait for the kernel's answer (a close
+/// can report a deferred write error, e.g. on NFS).
+pub(crate) async fn close(fd: OwnedFd) -> io::Result<()> {
+    let (cqe, _) = Op::new(Close { fd: fd.into_raw_fd(), queued: false }).await;
+    cqe.result().map(drop)
+}
+
+/// `close` of an fd given up to the kernel.
+struct Close {
+    fd: RawFd,
+    /// The SQE is queued: the kernel closes the fd, whatever happens next.
+    queued: bool,
+}
+
+impl Orphan for Close {}
+
+impl Drop for Close {
+    fn drop(&mut self) {
+        if !self.queued {
+            // SAFETY: never handed to the kernel, so still ours to close.
+            unsafe { libc::close(self.fd) };
+        }
+    }
+}
+
+// SAFETY: the SQE points at no memory; the fd is given up to this close
+// (nothing else holds or closes it).
+unsafe impl OpData for Close {
+    fn prep(&mut self, ring: &mut IoUring, user_data: u64) -> Result<(), SqFull> {
+        // SAFETY: `fd` is ours to close (see above).
+        let res = unsafe { ring.prep_close(self.fd, user_data) }.map(drop);
+        self.queued = res.is_ok();
+        res
     }
 }

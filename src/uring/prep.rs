@@ -568,6 +568,67 @@ impl IoUring {
         self.queue(sqe)
     }
 
+    /// Queue an `unlinkat(dirfd, path, flags)`: remove a file, or with
+    /// `libc::AT_REMOVEDIR` an empty directory. Linux 5.11 or later.
+    ///
+    /// # Safety
+    ///
+    /// `path` is a NUL-terminated string: see the module's contract.
+    pub unsafe fn prep_unlinkat(
+        &mut self,
+        dirfd: RawFd,
+        path: *const c_char,
+        flags: i32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_UNLINKAT, dirfd, user_data);
+        sqe.set_addr(path as u64).set_op_flags(flags as u32);
+        self.queue(sqe)
+    }
+
+    /// Queue a `renameat2(old_dirfd, old_path, new_dirfd, new_path, flags)`
+    /// (`libc::RENAME_NOREPLACE`, `RENAME_EXCHANGE`, ... in `flags`). Linux
+    /// 5.11 or later.
+    ///
+    /// # Safety
+    ///
+    /// Both paths are NUL-terminated strings: see the module's contract.
+    pub unsafe fn prep_renameat(
+        &mut self,
+        old_dirfd: RawFd,
+        old_path: *const c_char,
+        new_dirfd: RawFd,
+        new_path: *const c_char,
+        flags: u32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_RENAMEAT, old_dirfd, user_data);
+        // The kernel takes the new directory's fd in `len`, the new path in
+        // `addr2`.
+        sqe.set_addr(old_path as u64)
+            .set_len(new_dirfd as u32)
+            .set_addr2(new_path as u64)
+            .set_op_flags(flags);
+        self.queue(sqe)
+    }
+
+    /// Queue a `mkdirat(dirfd, path, mode)`. Linux 5.15 or later.
+    ///
+    /// # Safety
+    ///
+    /// `path` is a NUL-terminated string: see the module's contract.
+    pub unsafe fn prep_mkdirat(
+        &mut self,
+        dirfd: RawFd,
+        path: *const c_char,
+        mode: u32,
+        user_data: u64,
+    ) -> Prep<'_> {
+        let mut sqe = Sqe::new(IORING_OP_MKDIRAT, dirfd, user_data);
+        sqe.set_addr(path as u64).set_len(mode);
+        self.queue(sqe)
+    }
+
     /// Queue a `statx(dirfd, path, flags, mask, statxbuf)`.
     ///
     /// # Safety
