@@ -20,8 +20,9 @@
 //!
 //! The layers, bottom up: [`uring`] (corering's own io_uring engine on raw
 //! syscalls), [`runtime`] (workers, tasks, wakers, operations, the idle
-//! park), [`time`] (timers), and [`net`] (sockets) with [`buf`] (the
-//! owned-buffer traits its I/O takes).
+//! park), [`time`] (timers), [`net`] (sockets) with [`buf`] (the
+//! owned-buffer traits its I/O takes), and [`signal`] (Unix signals as
+//! futures and streams).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -35,6 +36,7 @@
 pub mod buf;
 pub mod net;
 pub mod runtime;
+pub mod signal;
 pub mod time;
 pub mod uring;
 
