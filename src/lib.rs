@@ -1,8 +1,8 @@
 //! corering: a thread-per-core async runtime for Linux, built directly on
 //! io_uring.
 //!
-//! Each worker thread is pinned to one CPU and owns one io_uring; nothing is
-//! shared between workers except explicit messages. Tasks need not be
+//! Each worker thread owns one io_uring (and, with `pin`, one CPU); nothing
+//! is shared between workers except explicit messages. Tasks need not be
 //! `Send`: they never leave their worker.
 //!
 //! ```

@@ -41,8 +41,8 @@ use task::Remote;
 use crate::uring::FORKED;
 pub(crate) use worker::Worker;
 
-/// A corering runtime: one worker, pinned to a CPU, on the thread that
-/// built it.
+/// A corering runtime: worker 0 on the thread that built it, and workers
+/// 1.. (see [`Builder::workers`]) on threads of their own.
 ///
 /// The runtime is bound to that thread (`!Send`): its ring is set up for a
 /// single issuer. Dropping it drops every task on this thread, cancels every
@@ -83,7 +83,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime with default options (pinned to the first allowed CPU).
+    /// A runtime with default options (one worker, on this thread, not
+    /// pinned).
     ///
     /// # Errors
     ///
