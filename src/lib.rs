@@ -22,7 +22,8 @@
 //! The layers, bottom up: [`uring`] (corering's own io_uring engine on raw
 //! syscalls), [`runtime`] (workers, tasks, wakers, operations, the idle
 //! park), [`time`] (timers), [`net`] (sockets) and [`fs`] (files), with
-//! [`buf`] (the owned-buffer traits their I/O takes).
+//! [`buf`] (the owned-buffer traits their I/O takes), and [`signal`] (Unix
+//! signals as futures and streams).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -38,6 +39,7 @@ pub mod compat;
 pub mod fs;
 pub mod net;
 pub mod runtime;
+pub mod signal;
 pub mod time;
 pub mod uring;
 

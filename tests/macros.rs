@@ -41,6 +41,18 @@ async fn test_takes_options() {
     sleep(Duration::from_millis(1)).await;
 }
 
+#[corering::test(workers = 2)]
+async fn test_may_have_several_workers() {
+    assert_eq!((corering::worker_id(), corering::worker_count()), (0, 2));
+    let name = corering::spawn_on(1, || async { std::thread::current().name().map(str::to_owned) });
+    assert_eq!(name.await.unwrap().as_deref(), Some("corering-w1"));
+}
+
+#[corering::test(workers = "per_cpu")]
+async fn test_may_have_a_worker_per_cpu() {
+    assert_eq!(corering::worker_count(), affinity(0).len());
+}
+
 #[corering::test(pin = true)]
 async fn test_pin_true_pins_to_one_cpu() {
     assert_eq!(affinity(0).len(), 1);

@@ -1,0 +1,2 @@
+#[corering::main(worker = 2)]
+async fn main() {}

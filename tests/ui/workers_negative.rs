@@ -1,0 +1,2 @@
+#[corering::main(workers = -2)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[corering::main(workers = "four")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[corering::main(workers = 2.5)]
+async fn main() {}

@@ -1,2 +1,0 @@
-#[corering::main(workers = 2)]
-async fn main() {}

@@ -1,0 +1,2 @@
+#[corering::main(workers = 0)]
+async fn main() {}
