@@ -151,7 +151,9 @@ async fn one_request(s: &corering::net::TcpStream, buf: &mut Vec<u8>) -> bool {
             let head = std::str::from_utf8(&buf[..end]).unwrap_or("");
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned)
+                })
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {

@@ -121,6 +121,8 @@ struct WriteSide {
     spare: Vec<u8>,
     shutdown: Option<Pin<Box<dyn Future<Output = io::Result<()>>>>>,
     shut: bool,
+    /// A send failed: the connection is broken, every later call fails.
+    broken: Option<io::ErrorKind>,
 }
 
 impl<T: Stream> Io<T> {
@@ -137,7 +139,13 @@ impl<T: Stream> Io<T> {
     /// The wrapped stream back. Bytes received and not yet read stay with
     /// the socket (its next read returns them); bytes accepted by
     /// `poll_write` and not yet flushed are dropped: flush first.
-    pub fn into_inner(self) -> T {
+    pub fn into_inner(mut self) -> T {
+        // The stream's unread data goes back to the socket as it drops; the
+        // rest of the buffer being read came before all of it.
+        drop(self.read.stream.take());
+        if let Some((buf, at)) = self.read.held.take() {
+            self.inner.fd().0.stash_front(&buf[at..]);
+        }
         self.inner
     }
 }
@@ -212,6 +220,9 @@ impl<T: Writable> Io<T> {
     /// The error of an earlier send (`BrokenPipe`, `ConnectionReset`, ...),
     /// or `BrokenPipe` after shutdown.
     pub fn poll_write_from(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+        if let Some(kind) = self.write.broken {
+            return Poll::Ready(Err(kind.into()));
+        }
         if self.write.shut {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
@@ -232,6 +243,9 @@ impl<T: Writable> Io<T> {
     ///
     /// The error of a send.
     pub fn poll_flush_sends(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.write.broken {
+            return Poll::Ready(Err(kind.into()));
+        }
         self.poll_sends(cx)?;
         if self.write.inflight.is_none() && self.write.pending.is_empty() {
             Poll::Ready(Ok(()))
@@ -246,6 +260,9 @@ impl<T: Writable> Io<T> {
     ///
     /// The error of a send or of the shutdown.
     pub fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.write.broken {
+            return Poll::Ready(Err(kind.into()));
+        }
         if !self.write.shut {
             ready!(self.poll_flush_sends(cx))?;
             let fd = self.inner.fd().0.clone();
@@ -303,7 +320,7 @@ impl<T: Writable> Io<T> {
                     // The connection is broken: what was accepted is lost,
                     // and every later write fails too.
                     w.pending.clear();
-                    w.shut = true;
+                    w.broken = Some(e.kind());
                     return Err(e);
                 }
             }

@@ -4,6 +4,34 @@
 
 mod common;
 
+/// `Io::into_inner` keeps received, unconsumed bytes with the socket (the
+/// inherent poll methods need no feature).
+#[test]
+fn io_into_inner_keeps_unconsumed_bytes() {
+    common::bounded(std::time::Duration::from_secs(20), || {
+        let rt = corering::Runtime::builder().pin(false).build().unwrap();
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        std::io::Write::write_all(&mut &theirs, b"hello world").unwrap();
+        drop(theirs); // EOF after the data
+        rt.block_on(async move {
+            let mut io = corering::compat::Io::new(corering::net::UnixStream::from_std(ours));
+            let mut five = [0u8; 5];
+            let n = std::future::poll_fn(|cx| io.poll_read_into(cx, &mut five)).await.unwrap();
+            assert_eq!(&five[..n], b"hello");
+            let stream = io.into_inner();
+            let mut rest = Vec::new();
+            loop {
+                let (res, buf) = stream.read(Vec::with_capacity(64)).await;
+                if res.unwrap() == 0 {
+                    break;
+                }
+                rest.extend_from_slice(&buf);
+            }
+            assert_eq!(rest, b" world", "bytes received but not consumed were lost");
+        });
+    });
+}
+
 #[cfg(not(all(feature = "tokio-io", feature = "futures-io")))]
 #[test]
 fn compat_io_needs_its_features() {

@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::Write;
+use std::task::Poll;
 use std::time::Duration;
 
 use common::bounded;
@@ -85,5 +86,37 @@ fn streams_reads_and_dropped_reads_in_turn_lose_no_byte() {
         assert_eq!(got.len(), want.len(), "bytes lost");
         let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
         assert_eq!(first_diff, None, "bytes reordered");
+    });
+}
+
+/// A `read` whose completion is end-of-stream while bytes a dropped
+/// `RecvStream` received wait in the stash returns Ok(0) (EOF) before them.
+#[test]
+fn read_reports_eof_before_stashed_bytes() {
+    bounded(Duration::from_secs(20), || {
+        let rt = Runtime::builder().pin(false).build().unwrap();
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        (&theirs).write_all(b"abc").unwrap();
+        drop(theirs); // the FIN is already there too
+        rt.block_on(async move {
+            let ours = UnixStream::from_std(ours);
+            let mut recv = ours.recv_stream();
+            // Arm the multishot receive (its SQE is queued, not submitted)...
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                if first {
+                    first = false;
+                    assert!(recv.poll_recv(cx).is_pending());
+                }
+                Poll::Ready(())
+            })
+            .await;
+            // ...and drop it before the worker enters: its data goes to the
+            // stash when the orphan's completions are reaped.
+            drop(recv);
+            let (res, buf) = ours.read(Vec::with_capacity(64)).await;
+            let n = res.unwrap();
+            assert_eq!(&buf[..n], b"abc", "read returned EOF while 'abc' was still unread");
+        });
     });
 }

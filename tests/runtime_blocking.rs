@@ -132,3 +132,48 @@ fn queued_jobs_are_cancelled_when_the_runtime_goes() {
         other.block_on(first).unwrap(); // the running one finished on its own
     });
 }
+
+/// Two blocking jobs spawned while one pool thread is idle both go to that
+/// thread (each spawn sees `idle > 0` until the thread wakes and takes the
+/// lock), even though the pool may start more: a job that waits for the
+/// other never sees it run. Busy threads widen the window, as a loaded
+/// machine does.
+#[test]
+fn spawn_blocking_with_one_idle_thread_runs_two_jobs_concurrently() {
+    let _serial = serial(); // pool threads are counted
+    bounded(Duration::from_secs(60), || {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinners: Vec<_> = (0..4)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        let rt = Runtime::builder().max_blocking_threads(8).build().unwrap();
+        let failed = rt.block_on(async {
+            let mut failed = 0;
+            for _ in 0..10 {
+                spawn_blocking(|| ()).await.unwrap();
+                // Let the pool thread(s) go idle (waiting on the condvar).
+                corering::time::sleep(Duration::from_millis(20)).await;
+                let (tx, rx) = std::sync::mpsc::channel::<()>();
+                let a = spawn_blocking(move || rx.recv_timeout(Duration::from_secs(1)).is_ok());
+                let b = spawn_blocking(move || {
+                    let _ = tx.send(());
+                });
+                if !a.await.unwrap() {
+                    failed += 1;
+                }
+                let _ = b.await;
+            }
+            failed
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spinners.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(failed, 0, "{failed}/10 times job A waited 1 s for job B, queued behind it");
+    });
+}

@@ -83,3 +83,42 @@ fn a_forked_child_cannot_use_the_parents_rings() {
     assert_eq!(cqes[0].user_data(), 7);
     drop(theirs);
 }
+
+/// Dropping an in-flight op in the child leaks it quietly (no cancel into
+/// the parent's SQ, no panic), and a raw `push` is refused too.
+#[test]
+fn a_forked_child_can_drop_an_in_flight_read_and_push_is_refused() {
+    let rt = Runtime::builder().pin(false).build().unwrap();
+    let mut ring = IoUring::new(8).unwrap();
+    let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let ours = UnixStream::from_std(ours);
+    let mut read = Box::pin(ours.read(Vec::with_capacity(64)));
+    rt.block_on(std::future::poll_fn(|cx| {
+        assert!(read.as_mut().poll(cx).is_pending());
+        Poll::Ready(())
+    }));
+    // SAFETY: the child only drops, pushes and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let mut code = 0;
+        std::panic::set_hook(Box::new(|_| {}));
+        if catch_unwind(AssertUnwindSafe(|| drop(read))).is_err() {
+            code |= 1; // dropping the read panicked
+        }
+        let sqe = corering::uring::sys::Sqe::default();
+        // SAFETY: a NOP-shaped all-zero SQE points at nothing.
+        if matches!(catch_unwind(AssertUnwindSafe(|| unsafe { ring.push(&sqe) })), Ok(Ok(()))) {
+            code |= 2; // queued into the parent's (shared) SQ
+        }
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child, writing its status into `status`.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "the child died: status {status}");
+    assert_eq!(libc::WEXITSTATUS(status), 0, "1: drop panicked, 2: push accepted");
+    drop(read);
+    drop(rt);
+}

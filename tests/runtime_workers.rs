@@ -32,9 +32,16 @@ fn allowed() -> Vec<usize> {
     }
 }
 
-/// Threads of this process.
+/// Worker threads of this process (`corering-w*`; the test harness starts
+/// threads of its own meanwhile, which are not counted).
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let comm = t.as_ref().unwrap().path().join("comm");
+            std::fs::read_to_string(comm).is_ok_and(|c| c.starts_with("corering-w"))
+        })
+        .count()
 }
 
 #[test]
@@ -404,4 +411,50 @@ fn a_worker_stuck_in_a_task_is_left_behind_after_the_timeout() {
             std::thread::sleep(Duration::from_millis(20));
         }
     });
+}
+
+#[test]
+fn a_worker_failing_to_start_is_reported_promptly() {
+    let _serial = serial(); // fds are counted, and the fd limit changes
+    let fds = || -> Vec<i32> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    };
+    // How many fds one worker takes.
+    let before = fds().len();
+    let rt = Runtime::builder().build().unwrap();
+    let per_worker = fds().len() - before;
+    drop(rt);
+    // Room for workers 0 and 1 only: worker 2 fails with EMFILE. Holes
+    // below the highest open fd are filled so that the limit counts.
+    let open = fds();
+    let max = *open.iter().max().unwrap();
+    let fillers: Vec<i32> = (0..max)
+        .filter(|fd| !open.contains(fd))
+        // SAFETY: dup of stdin; each filler is closed below.
+        .map(|_| unsafe { libc::dup(0) })
+        .collect();
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read or write one rlimit, alive here.
+    unsafe { assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0) };
+    let old = lim;
+    lim.rlim_cur = (max + 1) as u64 + 2 * per_worker as u64;
+    // SAFETY: as above.
+    unsafe { assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0) };
+    let start = Instant::now();
+    let res = Runtime::builder().workers(3).build();
+    let took = start.elapsed();
+    // SAFETY: as above; then each filler we dup'ed is closed once.
+    unsafe {
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &old), 0);
+        for fd in fillers {
+            libc::close(fd);
+        }
+    }
+    let err = res.expect_err("worker 2 had no fds to start with");
+    assert!(err.to_string().contains("worker 2"), "{err}");
+    assert!(took < Duration::from_secs(2), "reporting the failure took {took:?}");
+    assert_eq!(fds().len(), before, "the workers that started were shut down and closed");
 }

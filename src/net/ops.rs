@@ -86,9 +86,10 @@ pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> (io::Result<
     if let Ok(n) = res {
         // SAFETY: the kernel wrote `n` bytes at the start of the buffer.
         unsafe { op.buf.set_init(n) };
-        if n > 0 && fd.has_stash() {
+        if fd.has_stash() {
             // Bytes kept while this read was in flight (a receive dropped
-            // meanwhile) came before these: they go first.
+            // meanwhile) came before these, or before the end of stream
+            // this read saw (which the next read sees again): they go first.
             // SAFETY: as above, `n` bytes were written there.
             fd.stash(unsafe { std::slice::from_raw_parts(op.buf.stable_ptr(), n) });
             return (Ok(unstash(fd, &mut op.buf)), op.buf);

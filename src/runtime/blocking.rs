@@ -66,11 +66,12 @@ impl BlockingPool {
         }
         state.queue.push_back(job);
         if state.idle > 0 {
-            drop(state);
             self.work.notify_one();
-            return;
         }
-        if state.threads < self.max_threads {
+        // More jobs queued than idle threads to take them (a woken thread
+        // counts as idle until it takes the lock): start one more, so that
+        // two jobs never wait on one thread while the pool has room.
+        if state.queue.len() > state.idle && state.threads < self.max_threads {
             state.threads += 1;
             drop(state);
             let pool = self.clone();
@@ -78,9 +79,15 @@ impl BlockingPool {
                 .name("corering-blocking".into())
                 .spawn(move || pool.run());
             if let Err(e) = started {
-                // The job stays queued for a thread that exists, if any.
                 tracing::error!(error = %e, "could not start a blocking-pool thread");
-                self.lock().threads -= 1;
+                let mut state = self.lock();
+                state.threads -= 1;
+                if state.threads == 0 {
+                    // No thread will ever take them: cancel them now.
+                    let queued = std::mem::take(&mut state.queue);
+                    drop(state);
+                    drop(queued);
+                }
             }
         }
     }

@@ -300,6 +300,12 @@ impl Driver {
     /// completion already came; otherwise keep `owned` in the entry until it
     /// does, and ask the kernel to cancel.
     pub(crate) fn drop_op(&mut self, key: usize, mut owned: Box<dyn Orphan>) {
+        if self.ring.is_forked() {
+            // A forked child must not cancel through the parent's ring:
+            // leave the op and what it holds (the child's copy) alone.
+            std::mem::forget(owned);
+            return;
+        }
         let mut waker = None;
         let in_flight = match &mut self.ops[key] {
             Slot::Pending(w) => {
@@ -351,6 +357,9 @@ impl Driver {
     }
 
     fn cancel(&mut self, user_data: u64) {
+        if self.ring.is_forked() {
+            return; // never through the parent's ring
+        }
         while self.ring.prep_cancel(user_data, 0, CANCEL_UD).is_err() {
             if let Err(e) = self.make_room() {
                 // The op completes on its own eventually; its entry stays
@@ -385,7 +394,7 @@ impl Driver {
     /// `false` if it could not be queued (SQ full, or shutting down): the
     /// caller closes synchronously then.
     pub(crate) fn close(&mut self, fd: i32) -> bool {
-        if self.shutting_down {
+        if self.shutting_down || self.ring.is_forked() {
             return false;
         }
         // SAFETY: the caller owns `fd` and gives it up to this close.

@@ -55,6 +55,14 @@ impl SharedFd {
         }
     }
 
+    /// Keep `data` for the next reader, before what is kept already (it
+    /// was received first).
+    pub(crate) fn stash_front(&self, data: &[u8]) {
+        if !data.is_empty() {
+            self.inner.stash.borrow_mut().push_front(data.to_vec());
+        }
+    }
+
     /// Whether received bytes wait here for a reader.
     pub(crate) fn has_stash(&self) -> bool {
         !self.inner.stash.borrow().is_empty()

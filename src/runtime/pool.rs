@@ -94,6 +94,7 @@ pub(crate) fn start(b: &Builder, cpus: &[Option<usize>]) -> io::Result<Started> 
         let thread = match spawned {
             Ok(handle) => WorkerThread { index, handle: Some(handle), done },
             Err(e) => {
+                drop(go); // the started ones wait for it: now they shut down
                 stop(&remotes, threads, Duration::from_secs(10));
                 return Err(e);
             }
@@ -106,6 +107,7 @@ pub(crate) fn start(b: &Builder, cpus: &[Option<usize>]) -> io::Result<Started> 
             }
             failed => {
                 threads.push(thread);
+                drop(go); // the started ones wait for it: now they shut down
                 stop(&remotes, threads, Duration::from_secs(10));
                 let e = match failed {
                     Ok(Err(e)) => e,

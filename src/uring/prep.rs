@@ -136,7 +136,6 @@ impl IoUring {
     /// the parent's (every `prep_*` method panics there).
     #[inline]
     fn queue(&mut self, sqe: Sqe) -> Prep<'_> {
-        assert!(!self.is_forked(), "{}", super::ring::FORKED);
         let slot = self.reserve()?;
         *slot = sqe;
         Ok(Prepped { sqe: slot })

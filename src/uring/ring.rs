@@ -368,6 +368,8 @@ impl IoUring {
     /// queued and not yet consumed. Never overwrites a pending entry.
     #[inline]
     pub(super) fn reserve(&mut self) -> Result<&mut Sqe, SqFull> {
+        // In a forked child the SQ is the parent's: never write into it.
+        assert!(!self.fd.forked(), "{FORKED}");
         if self.sq_pending() >= self.sq.entries {
             return Err(SqFull);
         }
