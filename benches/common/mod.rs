@@ -1,5 +1,5 @@
 //! What the micro-benchmarks share: the `--samples N` argument, the median,
-//! and pinning the bench thread.
+//! pinning the bench thread, the allowed CPUs and a cached thread id.
 
 /// `--samples N` from the command line, or `default`.
 pub fn samples(default: usize) -> usize {
@@ -28,4 +28,28 @@ pub fn pin_to_cpu(cpu: usize) {
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
     }
+}
+
+/// The CPUs the calling thread may run on, in order.
+#[allow(dead_code)] // not every bench pins
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the kernel writes at
+    // most its size; CPU_ISSET reads bits below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// The calling thread's kernel id, read once per thread.
+#[allow(dead_code)] // not every bench needs it
+pub fn tid() -> i32 {
+    thread_local! {
+        // SAFETY: gettid has no preconditions.
+        static TID: i32 = unsafe { libc::gettid() };
+    }
+    TID.with(|t| *t)
 }
