@@ -401,9 +401,6 @@ fn arg(name: &str) -> Option<String> {
 }
 
 fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
     common::median(&mut v.to_vec())
 }
 

@@ -2,6 +2,7 @@
 //! pinning the bench thread, the allowed CPUs and a cached thread id.
 
 /// `--samples N` from the command line, or `default`.
+#[allow(dead_code)] // not every bench takes samples
 pub fn samples(default: usize) -> usize {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -12,8 +13,11 @@ pub fn samples(default: usize) -> usize {
     default
 }
 
-/// The median (sorts `v`).
+/// The median (sorts `v`); NaN for none.
 pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

@@ -1,18 +1,21 @@
 //! The load generator: one round of ping-pong on every connection of a
-//! cell, timed, with the servers' and its own CPU time.
+//! cell, timed, with the server's and its own CPU time. It runs on a
+//! corering runtime of one worker or more: connection `c` is a task on
+//! worker `c % workers` that connects, waits for the round's start, pings
+//! and closes.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use corering::buf::IoBuf;
 use corering::net::TcpStream;
 
+use tokio::sync::watch;
+
 use crate::STALL;
 use crate::servers::{Server, process_cpu, thread_cpu};
-
-// ---- the load generator ----
 
 /// Send `msg`, read exactly `msg.len()` bytes back into `back`, check them.
 async fn ping_pong(
@@ -54,13 +57,78 @@ async fn open(addr: SocketAddr, conn: usize, size: usize) -> Result<TcpStream, S
     res.map(|()| stream).map_err(|e| format!("warm-up: {e}"))
 }
 
-/// Per-connection progress, shared between a connection task and the
-/// round's watchdog (all on the load generator's one thread).
+/// One connection's progress: written by its task, on whichever of the
+/// load generator's workers it runs, and read by the round's watchdog.
 #[derive(Default)]
 struct Progress {
-    msgs: std::cell::Cell<u64>,
-    finished: std::cell::Cell<Option<Instant>>,
-    error: std::cell::RefCell<Option<String>>,
+    /// Connected, and echoed once.
+    ready: AtomicBool,
+    msgs: AtomicU64,
+    finished: OnceLock<Instant>,
+    error: OnceLock<String>,
+}
+
+/// What a round's connection tasks share.
+struct Plan {
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    duration: Duration,
+    rate: Option<f64>,
+    progress: Vec<Progress>,
+}
+
+impl Plan {
+    fn total(&self) -> u64 {
+        self.progress.iter().map(|p| p.msgs.load(Ordering::Relaxed)).sum()
+    }
+
+    fn first_error(&self) -> Option<(usize, String)> {
+        self.progress.iter().enumerate().find_map(|(c, p)| p.error.get().map(|e| (c, e.clone())))
+    }
+}
+
+/// Connection `c`: connect and check one echo, wait for the round's start
+/// (`go`), then ping-pong until its deadline (with a rate, on its own
+/// schedule, staggered across the connections, skipping the slots it
+/// misses), and close.
+async fn connection(plan: Arc<Plan>, c: usize, mut go: watch::Receiver<Option<Instant>>) {
+    let me = &plan.progress[c];
+    let stream = match open(plan.addr, c, plan.size).await {
+        Ok(stream) => stream,
+        Err(e) => return drop(me.error.set(e)),
+    };
+    me.ready.store(true, Ordering::SeqCst);
+    // The sender is dropped if the round fails before it starts.
+    let Ok(start) = go.wait_for(Option::is_some).await.map(|start| start.unwrap()) else { return };
+    let deadline = start + plan.duration;
+    let mut pace = plan.rate.map(|rate| {
+        let (conns, c) = (plan.conns as u32, c as u32);
+        let period = Duration::from_secs_f64(f64::from(conns) / rate);
+        let mut pace = corering::time::interval_at(start + period / conns * c, period);
+        pace.set_missed_tick_behavior(corering::time::MissedTickBehavior::Skip);
+        pace
+    });
+    let (mut msg, mut back) = (message(c, plan.size), Vec::with_capacity(plan.size));
+    let mut msgs = 0;
+    loop {
+        if let Some(pace) = pace.as_mut() {
+            pace.tick().await;
+        }
+        let (res, m, b) = ping_pong(&stream, msg, back).await;
+        (msg, back) = (m, b);
+        if let Err(e) = res {
+            let _ = me.error.set(e);
+            break;
+        }
+        msgs += 1;
+        me.msgs.store(msgs, Ordering::Relaxed);
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    let _ = me.finished.set(Instant::now());
+    drop(stream); // closes the connection
 }
 
 pub struct Round {
@@ -71,97 +139,74 @@ pub struct Round {
     pub other_cpu: f64,
     pub enters: Option<u64>,
     pub sqes: Option<u64>,
+    /// Connections each of the server's listeners took, if it has several.
+    pub split: Vec<usize>,
 }
 
+/// One round against `server`, run from the load generator's worker 0:
+/// connection `c` is a task on its worker `c % workers`. `loadgen` are the
+/// load generator's threads.
 pub async fn round(
     server: &Server,
-    loadgen_tid: i32,
+    loadgen: &[i32],
     conns: usize,
     size: usize,
     duration: Duration,
     rate: Option<f64>,
 ) -> Result<Round, String> {
     let what = format!("{} server, {conns} conns x {size} B", server.name);
-    if server.live.load(Ordering::SeqCst) != 0 {
+    if server.live() != 0 {
         return Err(format!("{what}: server still holds connections from before the round"));
     }
 
     // Open every connection and see each served once, before the clock.
-    let tasks: Vec<_> = (0..conns).map(|c| corering::spawn(open(server.addr, c, size))).collect();
-    let mut streams = Vec::with_capacity(conns);
-    for (c, task) in tasks.into_iter().enumerate() {
-        match corering::time::timeout(STALL, task).await {
-            Ok(Ok(Ok(stream))) => streams.push(stream),
-            Ok(Ok(Err(e))) => return Err(format!("{what}: conn {c}: {e}")),
-            Ok(Err(e)) => return Err(format!("{what}: conn {c}: task failed: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "{what}: conn {c} not connected and echoed once within {STALL:?} \
-                     (server holds {} connections)",
-                    server.live.load(Ordering::SeqCst)
-                ));
-            }
-        }
+    let progress = (0..conns).map(|_| Progress::default()).collect();
+    let plan = Arc::new(Plan { addr: server.addr, conns, size, duration, rate, progress });
+    let (go, waiting) = watch::channel(None);
+    let workers = corering::worker_count();
+    for c in 0..conns {
+        let (plan, go) = (plan.clone(), waiting.clone());
+        drop(corering::spawn_on(c % workers, move || connection(plan, c, go)));
     }
-    let held = server.live.load(Ordering::SeqCst);
+    let opening = Instant::now();
+    while let Some(c) = plan.progress.iter().position(|p| !p.ready.load(Ordering::SeqCst)) {
+        if let Some((c, e)) = plan.first_error() {
+            return Err(format!("{what}: conn {c}: {e}"));
+        }
+        if opening.elapsed() >= STALL {
+            return Err(format!(
+                "{what}: conn {c} not connected and echoed once within {STALL:?} \
+                 (server holds {} connections)",
+                server.live()
+            ));
+        }
+        corering::time::sleep(Duration::from_millis(2)).await;
+    }
+    let held = server.live();
     if held != conns {
         return Err(format!("{what}: server holds {held} connections, expected {conns}"));
     }
+    let split = server.split();
 
+    let loadgen_cpu = || loadgen.iter().map(|&t| thread_cpu(t)).sum::<f64>();
     let m0 = server.metrics().await;
-    let (s0, l0, p0) = (thread_cpu(server.tid), thread_cpu(loadgen_tid), process_cpu());
+    let (s0, l0, p0) = (server.cpu(), loadgen_cpu(), process_cpu());
     let start = Instant::now();
-    let deadline = start + duration;
-    let progress: Rc<Vec<Progress>> = Rc::new((0..conns).map(|_| Progress::default()).collect());
-    for (c, stream) in streams.into_iter().enumerate() {
-        let progress = progress.clone();
-        // With a rate, each connection sends on its own schedule (staggered
-        // across the connections), skipping the slots it misses.
-        let mut pace = rate.map(|rate| {
-            let period = Duration::from_secs_f64(conns as f64 / rate);
-            let mut pace =
-                corering::time::interval_at(start + period / conns as u32 * c as u32, period);
-            pace.set_missed_tick_behavior(corering::time::MissedTickBehavior::Skip);
-            pace
-        });
-        drop(corering::spawn(async move {
-            let me = &progress[c];
-            let (mut msg, mut back) = (message(c, size), Vec::with_capacity(size));
-            loop {
-                if let Some(pace) = pace.as_mut() {
-                    pace.tick().await;
-                }
-                let (res, m, b) = ping_pong(&stream, msg, back).await;
-                (msg, back) = (m, b);
-                if let Err(e) = res {
-                    *me.error.borrow_mut() = Some(e);
-                    break;
-                }
-                me.msgs.set(me.msgs.get() + 1);
-                if Instant::now() >= deadline {
-                    break;
-                }
-            }
-            me.finished.set(Some(Instant::now()));
-            drop(stream); // closes the connection
-        }));
-    }
+    go.send_replace(Some(start));
 
     // Watch the round: done when every connection finished; a stall when
     // no message completes for STALL.
-    let total = |p: &[Progress]| p.iter().map(|p| p.msgs.get()).sum::<u64>();
+    let progress = &plan.progress;
     let (mut last_total, mut last_change) = (0, Instant::now());
     loop {
         corering::time::sleep(Duration::from_millis(20)).await;
-        if let Some((c, e)) =
-            progress.iter().enumerate().find_map(|(c, p)| p.error.borrow().clone().map(|e| (c, e)))
-        {
+        if let Some((c, e)) = plan.first_error() {
             return Err(format!("{what}: conn {c}: {e}"));
         }
         if progress.iter().all(|p| p.finished.get().is_some()) {
             break;
         }
-        let now = total(&progress);
+        let now = plan.total();
         if now != last_total {
             (last_total, last_change) = (now, Instant::now());
         } else if last_change.elapsed() >= STALL {
@@ -169,7 +214,7 @@ pub async fn round(
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| p.finished.get().is_none())
-                .map(|(c, p)| format!("{c} (after {} msgs)", p.msgs.get()))
+                .map(|(c, p)| format!("{c} (after {} msgs)", p.msgs.load(Ordering::Relaxed)))
                 .take(20)
                 .collect();
             let unfinished = progress.iter().filter(|p| p.finished.get().is_none()).count();
@@ -179,24 +224,24 @@ pub async fn round(
                  server holds {} connections; server metrics: {:?}",
                 start.elapsed().as_secs_f64(),
                 stuck.join(", "),
-                server.live.load(Ordering::SeqCst),
+                server.live(),
                 server.metrics().await,
             ));
         }
     }
-    let end = progress.iter().filter_map(|p| p.finished.get()).max().unwrap_or(start);
+    let end = progress.iter().filter_map(|p| p.finished.get()).max().copied().unwrap_or(start);
     let wall = end.duration_since(start).as_secs_f64();
-    let (s1, l1, p1) = (thread_cpu(server.tid), thread_cpu(loadgen_tid), process_cpu());
+    let (s1, l1, p1) = (server.cpu(), loadgen_cpu(), process_cpu());
     let m1 = server.metrics().await;
 
     // Every connection is closed (its task ended); wait for the server.
     let closing = Instant::now();
-    while server.live.load(Ordering::SeqCst) != 0 {
+    while server.live() != 0 {
         if closing.elapsed() >= STALL {
             return Err(format!(
                 "{what}: server still holds {} of {conns} connections {STALL:?} after the \
                  load generator closed them; server metrics: {:?}",
-                server.live.load(Ordering::SeqCst),
+                server.live(),
                 server.metrics().await,
             ));
         }
@@ -208,13 +253,19 @@ pub async fn round(
     }
 
     let (server_cpu, loadgen_cpu) = (s1 - s0, l1 - l0);
+    // corering's counters, summed over its workers.
+    type Field = fn(&corering::Metrics) -> u64;
+    let sum =
+        |m: &Option<Vec<corering::Metrics>>, f: Field| m.as_ref().map(|m| m.iter().map(f).sum());
+    let delta = |f: Field| sum(&m0, f).zip(sum(&m1, f)).map(|(a, b): (u64, u64)| b - a);
     Ok(Round {
-        msgs: total(&progress),
+        msgs: plan.total(),
         wall,
         server_cpu,
         loadgen_cpu,
         other_cpu: (p1 - p0 - server_cpu - loadgen_cpu).max(0.0),
-        enters: m0.zip(m1).map(|(a, b)| b.enters - a.enters),
-        sqes: m0.zip(m1).map(|(a, b)| b.sqes_submitted - a.sqes_submitted),
+        enters: delta(|m| m.enters),
+        sqes: delta(|m| m.sqes_submitted),
+        split,
     })
 }

@@ -42,14 +42,20 @@
 //! and CPU time of every other thread of the process per message (io_uring
 //! worker threads, if the kernel punted work to any, would show up there).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod load;
 mod servers;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use common::allowed_cpus;
 use load::{Round, round};
-use servers::{gettid, start_corering_server, start_tokio_server};
+use servers::{
+    Server, gettid, start_corering_server, start_tokio_ct_servers, start_tokio_mt_server,
+    start_tokio_server,
+};
 
 /// (connections, message size) of each cell.
 const CELLS: [(usize, usize); 4] = [(16, 64), (16, 4096), (256, 64), (256, 4096)];
@@ -95,18 +101,71 @@ fn bad_args(usage: &str) -> ExitCode {
 }
 
 fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
+    common::median(&mut v.to_vec())
+}
+
+/// Each server's short name in the table's headers.
+fn abbrev(name: &str) -> &str {
+    match name {
+        "corering" => "cr",
+        "tokio" => "tk",
+        other => other.trim_start_matches("tokio-"),
     }
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+}
+
+/// `values` formatted with `f`, joined with '/'.
+fn joined(values: impl Iterator<Item = f64>, f: impl Fn(f64) -> String) -> String {
+    values.map(f).collect::<Vec<_>>().join("/")
+}
+
+fn print_table(rounds: usize, names: &[&str], table: &[(usize, usize, Vec<Summary>)]) {
+    let ab: Vec<&str> = names.iter().map(|n| abbrev(n)).collect();
+    let ratios: Vec<String> = match ab.len() {
+        2 => vec!["ratio".into()],
+        _ => ab[1..].iter().map(|a| format!("cr/{a}")).collect(),
+    };
+    let all = ab.join("/");
+    println!();
+    println!("medians of {rounds} round(s); CPU us/msg = server threads' utime+stime per message");
+    println!(
+        "{:>5} {:>5} | {} {} | {} | {:>9} {:>9} | {:>13} | {:>13} | {:>11}",
+        "conns",
+        "size",
+        names.iter().map(|n| format!("{:>10}", format!("{n}/s"))).collect::<Vec<_>>().join(" "),
+        ratios.iter().map(|r| format!("{r:>6}")).collect::<Vec<_>>().join(" "),
+        ab.iter().map(|a| format!("{:>8}", format!("{a} us/m"))).collect::<Vec<_>>().join(" "),
+        "cr ent/m",
+        "cr sqe/m",
+        format!("srv CPU {all}"),
+        format!("lg CPU {all}"),
+        "other us/m"
+    );
+    for (conns, size, s) in table {
+        let rates: Vec<f64> = s.iter().map(|s| median(&s.rates)).collect();
+        let us = |s: &Summary| median(&s.server_us);
+        println!(
+            "{conns:>5} {size:>5} | {} {} | {} | {:>9.3} {:>9.3} | {:>13} | {:>13} | {:>11}",
+            rates.iter().map(|r| format!("{r:>10.0}")).collect::<Vec<_>>().join(" "),
+            rates[1..]
+                .iter()
+                .map(|r| format!("{:>6.2}", rates[0] / r))
+                .collect::<Vec<_>>()
+                .join(" "),
+            s.iter().map(|s| format!("{:>8.2}", us(s))).collect::<Vec<_>>().join(" "),
+            median(&s[0].enters),
+            median(&s[0].sqes),
+            joined(s.iter().map(|s| median(&s.server_util)), |v| format!("{v:.0}%")),
+            joined(s.iter().map(|s| median(&s.loadgen_util)), |v| format!("{v:.0}%")),
+            joined(s.iter().map(|s| median(&s.other_us)), |v| format!("{v:.2}")),
+        );
+    }
 }
 
 fn main() -> ExitCode {
     let usage = "usage: echo [--quick] [--rounds N] [--secs S] [--cell CONNSxSIZE] \
-                 [--server corering|tokio] [--rate MSGS_PER_SEC] [--serve corering|tokio]";
-    let (mut rounds, mut duration) = (5, Duration::from_millis(1500));
+                 [--workers 1|2] [--server NAME] [--rate MSGS_PER_SEC] [--serve NAME]\n\
+                 NAME: corering|tokio, or with --workers 2 corering|tokio-mt|tokio-ct";
+    let (mut rounds, mut duration, mut workers) = (5, Duration::from_millis(1500), 1);
     let (mut cells, mut only, mut rate, mut serve) = (CELLS.to_vec(), None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -125,63 +184,101 @@ fn main() -> ExitCode {
                 Some((Ok(c), Ok(s))) if c > 0 && s > 0 => cells = vec![(c, s)],
                 _ => return bad_args(usage),
             },
-            "--server" => match value().as_str() {
-                name @ ("corering" | "tokio") => only = Some(name.to_string()),
+            "--workers" => match value().parse() {
+                Ok(n @ (1 | 2)) => workers = n,
                 _ => return bad_args(usage),
             },
+            "--server" => only = Some(value()),
             "--rate" => match value().parse::<f64>() {
                 Ok(r) if r >= 1.0 => rate = Some(r),
                 _ => return bad_args(usage),
             },
-            "--serve" => match value().as_str() {
-                name @ ("corering" | "tokio") => serve = Some(name.to_string()),
-                _ => return bad_args(usage),
-            },
+            "--serve" => serve = Some(value()),
             "--bench" => {} // what `cargo bench` passes
             other => eprintln!("echo bench: ignoring argument {other:?}"),
         }
     }
+    let names: &[&str] =
+        if workers == 1 { &["corering", "tokio"] } else { &["corering", "tokio-mt", "tokio-ct"] };
+    if only.iter().chain(&serve).any(|n| !names.contains(&n.as_str())) {
+        return bad_args(usage);
+    }
+    let cpus = allowed_cpus();
+    let pin = (cpus.len() >= 2).then(|| [cpus[0], cpus[1]]);
+    let start = |name: &str| match name {
+        "corering" => start_corering_server(workers, pin.is_some()),
+        "tokio" => start_tokio_server(),
+        "tokio-mt" => start_tokio_mt_server(pin),
+        _ => start_tokio_ct_servers(pin),
+    };
 
     if let Some(name) = serve {
         // One server alone, for outside tools (strace, valgrind) and an
         // outside load such as examples/echo_client.
-        let server =
-            if name == "corering" { start_corering_server() } else { start_tokio_server() };
-        println!("listening on {}", server.addr);
+        println!("listening on {}", start(&name).addr);
         loop {
             std::thread::park();
         }
     }
-    let servers = [start_corering_server(), start_tokio_server()];
-    let rt = match corering::Runtime::builder().cpu(1).build() {
+    let servers: Vec<Server> = names.iter().map(|name| start(name)).collect();
+    let mut builder = corering::Runtime::builder();
+    if workers == 1 {
+        builder.cpu(1)
+    } else {
+        builder.workers(workers)
+    };
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("echo bench: cannot start the load generator on CPU 1: {e}");
+            eprintln!("echo bench: cannot start the load generator: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let loadgen_tid = gettid();
-    println!(
-        "echo over 127.0.0.1: servers on CPU 0, load generator on CPU 1; {rounds} round(s) of \
-         {:.1} s per server per cell, alternating",
-        duration.as_secs_f64()
-    );
+    let loadgen: Vec<i32> = rt.block_on(async {
+        let mut tids = Vec::new();
+        for h in corering::spawn_on_all(|| async { gettid() }) {
+            tids.push(h.await.expect("a load generator worker"));
+        }
+        tids
+    });
+    let how = duration.as_secs_f64();
+    match (workers, pin) {
+        (1, _) => println!(
+            "echo over 127.0.0.1: servers on CPU 0, load generator on CPU 1; {rounds} round(s) \
+             of {how:.1} s per server per cell, alternating"
+        ),
+        (_, pin) => println!(
+            "echo over 127.0.0.1, 2 workers: corering (a SO_REUSEPORT listener per worker), \
+             tokio-mt (multi_thread, one listener), tokio-ct (2 current_thread runtimes, a \
+             SO_REUSEPORT listener each); server threads {}; load generator: corering, 2 \
+             workers, unpinned, sharing the servers' cores; {rounds} round(s) of {how:.1} s \
+             per server per cell, in turn",
+            match pin {
+                Some([a, b]) => format!("pinned to CPUs {a} and {b}"),
+                None => "not pinned (fewer than 2 allowed CPUs)".into(),
+            }
+        ),
+    }
 
     let mut table = Vec::new();
     for &(conns, size) in &cells {
-        let mut summaries = [Summary::default(), Summary::default()];
+        let mut summaries: Vec<Summary> = servers.iter().map(|_| Summary::default()).collect();
         for r in 0..rounds {
-            let order: [usize; 2] = if r % 2 == 0 { [0, 1] } else { [1, 0] };
-            for i in order {
+            for k in 0..servers.len() {
+                let i = (r + k) % servers.len();
                 let server = &servers[i];
                 if only.as_ref().is_some_and(|name| name != server.name) {
                     continue;
                 }
-                match rt.block_on(round(server, loadgen_tid, conns, size, duration, rate)) {
+                match rt.block_on(round(server, &loadgen, conns, size, duration, rate)) {
                     Ok(res) => {
+                        let split = match res.split.as_slice() {
+                            [] => String::new(),
+                            s => format!("  conns/listener {s:?}"),
+                        };
                         println!(
                             "  {conns:>3} conns {size:>4} B round {r} {:<8} {:>9.0} msgs/s  \
-                             server {:>5.1}% CPU  loadgen {:>5.1}% CPU",
+                             server {:>5.1}% CPU  loadgen {:>5.1}% CPU{split}",
                             server.name,
                             res.msgs as f64 / res.wall,
                             res.server_cpu / res.wall * 100.0,
@@ -198,45 +295,6 @@ fn main() -> ExitCode {
         }
         table.push((conns, size, summaries));
     }
-
-    println!();
-    println!("medians of {rounds} round(s); CPU us/msg = server thread utime+stime per message");
-    println!(
-        "{:>5} {:>5} | {:>10} {:>10} {:>6} | {:>8} {:>8} | {:>9} {:>9} | {:>13} | {:>13} | {:>11}",
-        "conns",
-        "size",
-        "corering/s",
-        "tokio/s",
-        "ratio",
-        "cr us/m",
-        "tk us/m",
-        "cr ent/m",
-        "cr sqe/m",
-        "srv CPU cr/tk",
-        "lg CPU cr/tk",
-        "other us/m"
-    );
-    for (conns, size, [cr, tk]) in &table {
-        let (rc, rt) = (median(&cr.rates), median(&tk.rates));
-        println!(
-            "{:>5} {:>5} | {:>10.0} {:>10.0} {:>6.2} | {:>8.2} {:>8.2} | {:>9.3} {:>9.3} | {:>5.0}%/{:>5.0}% | \
-             {:>5.0}%/{:>5.0}% | {:>5.2}/{:.2}",
-            conns,
-            size,
-            rc,
-            rt,
-            rc / rt,
-            median(&cr.server_us),
-            median(&tk.server_us),
-            median(&cr.enters),
-            median(&cr.sqes),
-            median(&cr.server_util),
-            median(&tk.server_util),
-            median(&cr.loadgen_util),
-            median(&tk.loadgen_util),
-            median(&cr.other_us),
-            median(&tk.other_us),
-        );
-    }
+    print_table(rounds, names, &table);
     ExitCode::SUCCESS
 }
