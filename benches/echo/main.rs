@@ -1,17 +1,19 @@
-//! TCP echo over loopback: corering's echo server against a tokio
-//! current-thread one, on the same CPU, driven by the same load generator.
+//! TCP echo over loopback: corering's echo server against tokio's, driven
+//! by the same load generator.
 //!
 //! Run: `cargo bench --bench echo` (about a minute and a half), or
 //! `cargo bench --bench echo -- --quick` (one short round per server, a
-//! smoke test). To profile or study one case: `--server corering|tokio`
-//! (run one server only), `--cell 16x64` (connections x message size),
-//! `--rounds N`, `--secs S` (per round), and `--rate R` (R messages per
-//! second in all, each connection sending on its own schedule instead of
-//! as fast as it can: the servers' CPU per message below saturation).
-//! `--serve corering|tokio` runs one server alone and prints `listening on
-//! ADDR`, for outside tools and loads (`examples/echo_client`).
+//! smoke test). `--workers 2` compares servers of two workers instead
+//! (about two minutes and a half; see below). To profile or study one
+//! case: `--server NAME` (run one server only), `--cell 16x64`
+//! (connections x message size), `--rounds N`, `--secs S` (per round),
+//! and `--rate R` (R messages per second in all, each connection sending
+//! on its own schedule instead of as fast as it can: the servers' CPU per
+//! message below saturation). `--serve NAME` runs one server alone and
+//! prints `listening on ADDR`, for outside tools and loads
+//! (`examples/echo_client`).
 //!
-//! One process, three threads:
+//! The default run, one process, three threads:
 //!
 //! - corering's server (multishot `recv_stream`, each `RecvBuf` written
 //!   straight back with `write_all`, like `examples/echo.rs`), pinned to
@@ -22,25 +24,46 @@
 //!   connection a task, ping-pong (write one message, read exactly as many
 //!   bytes back, compare), for a fixed time per round.
 //!
-//! Both servers bind 127.0.0.1:0 and set `TCP_NODELAY`, as does the load
-//! generator. For each cell (connections x message size) the servers take
-//! turns, round by round (corering first in even rounds, tokio first in odd
-//! ones). Each round opens its connections, does one checked ping-pong on
-//! each (so all are accepted and served) and only then starts the clock;
-//! after it, it closes them and waits until the server has seen every one
-//! close.
+//! With `--workers 2`, three servers of two threads each, every server
+//! thread pinned, thread i to the i-th allowed CPU (when there are two):
 //!
-//! Columns: msgs/s (median of the rounds), the ratio corering/tokio, the
-//! server thread's CPU time per message (utime+stime from
-//! `/proc/self/task/<tid>/stat`, over the round), corering's
-//! `io_uring_enter` calls and operations submitted per message (its
-//! worker's metrics, fetched from the server thread before and after each
-//! round; one send per message is the floor, more means messages split
-//! across receive buffers, partial sends or receives re-armed), the server
-//! thread's and the load generator's CPU use (CPU time / wall time: a load
-//! generator near 100% means it, as much as the server, sets the pace),
-//! and CPU time of every other thread of the process per message (io_uring
-//! worker threads, if the kernel punted work to any, would show up there).
+//! - `corering`: a runtime of 2 workers; worker 0 binds a `SO_REUSEPORT`
+//!   listener on 127.0.0.1:0, then worker 1 binds its own on the address
+//!   that got (the layout planned for `examples/echo.rs --workers N`);
+//!   each serves the connections its listener accepts, as above;
+//! - `tokio-mt`: tokio's `multi_thread` runtime with 2 workers, one
+//!   listener whose accept loop is a task; tokio places the connections;
+//! - `tokio-ct`: two tokio `current_thread` runtimes on two threads, each
+//!   with its own `SO_REUSEPORT` listener on one address;
+//!
+//! and the load generator is a corering runtime of 2 workers, unpinned
+//! (connection c on its worker c % 2): it shares the two cores with the
+//! server, so the rates count both sides' CPU per message. The kernel
+//! spreads connections over `SO_REUSEPORT` listeners by a hash of their
+//! addresses: each round prints how many each listener took.
+//!
+//! Every server binds 127.0.0.1 and sets `TCP_NODELAY`, as does the load
+//! generator. For each cell (connections x message size) the servers take
+//! turns, round by round (round r starts with server r mod the number of
+//! servers: corering first in even rounds of the default run, tokio first
+//! in odd ones). Each round opens its connections, does one checked
+//! ping-pong on each (so all are accepted and served) and only then starts
+//! the clock; after it, it closes them and waits until the server has seen
+//! every one close.
+//!
+//! Columns: msgs/s (median of the rounds), the ratio of corering's to each
+//! other server's, the server threads' CPU time per message (utime+stime
+//! from `/proc/self/task/<tid>/stat`, summed over the server's threads,
+//! over the round), corering's `io_uring_enter` calls and operations
+//! submitted per message (its workers' metrics, each fetched on its own
+//! thread before and after each round; one send per message is the floor,
+//! more means messages split across receive buffers, partial sends or
+//! receives re-armed), the server's and the load generator's CPU use (CPU
+//! time / wall time, summed over their threads, so up to 200% with two: a
+//! load generator near 100% per thread means it, as much as the server,
+//! sets the pace), and CPU time of every other thread of the process per
+//! message (io_uring worker threads, if the kernel punted work to any,
+//! would show up there).
 
 #[path = "../common/mod.rs"]
 mod common;

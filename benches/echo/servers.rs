@@ -205,8 +205,8 @@ async fn serve_corering(listener: TcpListener, live: Arc<AtomicUsize>, e: Arc<At
 /// corering's server: one worker pinned to CPU 0 (`workers` 1), or
 /// `workers` workers, worker i on the i-th allowed CPU if `pin`. Worker 0
 /// binds 127.0.0.1:0; with more workers, each binds its own `SO_REUSEPORT`
-/// listener on the address worker 0 got, as `examples/echo.rs --workers N`
-/// does.
+/// listener on the address worker 0 got (the layout planned for
+/// `examples/echo.rs --workers N`).
 pub fn start_corering_server(workers: usize, pin: bool) -> Server {
     let (live, errors) = (counters(workers), Arc::new(AtomicUsize::new(0)));
     let (requests, replies) = (Mailbox::new(), Mailbox::new());
