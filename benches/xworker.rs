@@ -15,10 +15,11 @@
 //! tokio's two `multi_thread` workers one on each; all pinned. A workload
 //! runs and times on worker 0 and puts its peer on worker 1:
 //!
-//! - corering: the workload is `block_on`'s future on worker 0, the peer
-//!   `spawn_on(1, ..)`.
-//! - tokio-ct: the workload is `block_on`'s future on runtime 0, the peer
-//!   spawned with runtime 1's `Handle::spawn`.
+//! - corering: the workload is a task spawned on worker 0 (which
+//!   `block_on` waits for), the peer `spawn_on(1, ..)`.
+//! - tokio-ct: the workload is a task spawned on runtime 0 (which
+//!   `block_on` waits for), the peer spawned with runtime 1's
+//!   `Handle::spawn`.
 //! - tokio-mt: workload and peer are `tokio::spawn`ed; tokio picks their
 //!   workers and moves them as it likes (a wake on a worker queues the woken
 //!   task there). The `mt crossed` column is the share of messages (or
@@ -374,13 +375,22 @@ impl Runtimes {
         Runtimes { corering, mt, ct0, ct1, _ct1_stop: stop }
     }
 
+    /// Run `w` on `side`: a task on worker 0 (tokio-mt: on a worker),
+    /// which `block_on` waits for.
     fn run(&self, side: &str, w: &Workload, n: u64) -> Sample {
+        let work = (w.run)(self.side(side), n);
         match side {
-            "corering" => self.corering.block_on((w.run)(Side::Corering, n)),
-            "tokio-mt" => {
-                self.mt.block_on(async { tokio::spawn((w.run)(Side::TokioMt, n)).await }).unwrap()
-            }
-            _ => self.ct0.block_on((w.run)(Side::TokioCt(self.ct1.clone()), n)),
+            "corering" => self.corering.block_on(async { corering::spawn(work).await.unwrap() }),
+            "tokio-mt" => self.mt.block_on(async { tokio::spawn(work).await.unwrap() }),
+            _ => self.ct0.block_on(async { tokio::spawn(work).await.unwrap() }),
+        }
+    }
+
+    fn side(&self, side: &str) -> Side {
+        match side {
+            "corering" => Side::Corering,
+            "tokio-mt" => Side::TokioMt,
+            _ => Side::TokioCt(self.ct1.clone()),
         }
     }
 
