@@ -1,5 +1,5 @@
 //! What the micro-benchmarks share: the `--samples N` argument, the median,
-//! and pinning the bench thread.
+//! pinning the bench thread, the allowed CPUs and a cached thread id.
 
 /// `--samples N` from the command line, or `default`.
 #[allow(dead_code)] // not every bench takes samples
@@ -13,8 +13,11 @@ pub fn samples(default: usize) -> usize {
     default
 }
 
-/// The median (sorts `v`).
+/// The median (sorts `v`); NaN for none.
 pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -44,4 +47,28 @@ pub fn thread_cpu(tid: i32) -> f64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     ticks as f64 / if hz > 0 { hz as f64 } else { 100.0 }
+}
+
+/// The CPUs the calling thread may run on, in order.
+#[allow(dead_code)] // not every bench pins
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the kernel writes at
+    // most its size; CPU_ISSET reads bits below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// The calling thread's kernel id, read once per thread.
+#[allow(dead_code)] // not every bench needs it
+pub fn tid() -> i32 {
+    thread_local! {
+        // SAFETY: gettid has no preconditions.
+        static TID: i32 = unsafe { libc::gettid() };
+    }
+    TID.with(|t| *t)
 }
