@@ -37,11 +37,13 @@ const MSG_WAKE_UD: u64 = u64::MAX - 3;
 /// Slab keys stay below this; everything above is reserved.
 const MAX_KEY: usize = (u64::MAX - 1024) as usize;
 /// `user_data` of our `MSG_RING` SQEs waking another worker: this plus the
-/// target's key in `msg_sent`, below [`MSG_SENT_LIMIT`].
+/// target's index in `msg_targets`, below [`MSG_TARGETS`]. A completion
+/// comes only if the wake failed (`IOSQE_CQE_SKIP_SUCCESS`), so a wake
+/// costs the waker no completion (and no early return from its next park).
 const MSG_SENT_BASE: u64 = MAX_KEY as u64;
-/// At most this many of our `MSG_RING` wakes await their completion; past
-/// it, wakes go through the target's eventfd.
-const MSG_SENT_LIMIT: usize = 512;
+/// At most this many workers are woken with `MSG_RING` from one worker;
+/// wakes of further ones go through their eventfd.
+const MSG_TARGETS: usize = 512;
 
 /// What an operation dropped in flight leaves behind: the memory and fds
 /// its SQE refers to, kept until the final completion.
@@ -115,10 +117,11 @@ pub(crate) struct Driver {
     to_pause: Vec<usize>,
     /// Ring buffers sitting in multishot ops' unread queues.
     queued_bufs: usize,
-    /// The workers our `MSG_RING` wakes went to, until each wake's
-    /// completion says how it went: a failed one falls back to the
-    /// target's eventfd, so the target never sleeps on.
-    msg_sent: Slab<Arc<Remote>>,
+    /// The workers our `MSG_RING` wakes go to, by the index their wakes
+    /// carry: a wake that fails (the only kind that completes) falls back
+    /// to that worker's eventfd, so it never sleeps on. Weak, so a table
+    /// entry keeps no gone worker's fds open; a dead entry is reused.
+    msg_targets: Vec<std::sync::Weak<Remote>>,
     /// Failures to inject (tests only; all zero otherwise).
     faults: Faults,
     pub(crate) counters: Counters,
@@ -146,7 +149,7 @@ impl Driver {
             buf_config,
             to_pause: Vec::new(),
             queued_bufs: 0,
-            msg_sent: Slab::new(),
+            msg_targets: Vec::new(),
             faults,
             counters: Counters::default(),
         }
@@ -408,10 +411,8 @@ impl Driver {
     /// caller writes the target's eventfd instead). If the kernel fails
     /// the message later, the reap writes the eventfd.
     pub(crate) fn msg_wake(&mut self, target: &Arc<Remote>) -> bool {
-        if self.msg_sent.len() >= MSG_SENT_LIMIT {
-            return false;
-        }
-        let ud = MSG_SENT_BASE + self.msg_sent.vacant_key() as u64;
+        let Some(index) = self.msg_target(target) else { return false };
+        let ud = MSG_SENT_BASE + index as u64;
         let fd = if self.faults.failed_msg_wakes > 0 {
             self.faults.failed_msg_wakes -= 1;
             self.eventfd // not a ring: the kernel fails the message
@@ -422,14 +423,31 @@ impl Driver {
         // fd open), which reserves MSG_WAKE_UD for exactly this message; or
         // our eventfd (fault injection), which the kernel refuses as a
         // target without touching it.
-        if unsafe { self.ring.prep_msg_ring(fd, 0, MSG_WAKE_UD, 0, ud) }.is_err() {
-            return false;
+        match unsafe { self.ring.prep_msg_ring(fd, 0, MSG_WAKE_UD, 0, ud) } {
+            Ok(p) => drop(p.flags(crate::uring::sys::IOSQE_CQE_SKIP_SUCCESS)),
+            Err(_) => return false,
         }
-        self.msg_sent.insert(target.clone());
         self.counters.enters += 1;
         let sent = self.ring.submit().is_ok();
         self.counters.msg_wakes += u64::from(sent);
         sent
+    }
+
+    /// `target`'s index in the table of workers we wake, added if new (in a
+    /// dead entry's place if there is one); `None` when the table is full.
+    fn msg_target(&mut self, target: &Arc<Remote>) -> Option<usize> {
+        let weak = Arc::downgrade(target);
+        if let Some(i) = self.msg_targets.iter().position(|t| t.ptr_eq(&weak)) {
+            return Some(i);
+        }
+        if let Some(i) = self.msg_targets.iter().position(|t| t.strong_count() == 0) {
+            self.msg_targets[i] = weak;
+            return Some(i);
+        }
+        (self.msg_targets.len() < MSG_TARGETS).then(|| {
+            self.msg_targets.push(weak);
+            self.msg_targets.len() - 1
+        })
     }
 
     /// Keep a read armed on the wake-up eventfd (submitting first if the
@@ -560,7 +578,7 @@ impl Driver {
             bufs,
             to_pause,
             queued_bufs,
-            msg_sent,
+            msg_targets,
             counters,
             ..
         } = self;
@@ -572,10 +590,11 @@ impl Driver {
             match cqe.user_data() {
                 WAKE_UD => *wake_armed = false,
                 CANCEL_UD | MSG_WAKE_UD => {}
-                ud if (MSG_SENT_BASE..MSG_SENT_BASE + MSG_SENT_LIMIT as u64).contains(&ud) => {
-                    let target = msg_sent.remove((ud - MSG_SENT_BASE) as usize);
-                    if cqe.raw_result() < 0 {
-                        tracing::warn!(res = cqe.raw_result(), "a MSG_RING wake failed; eventfd");
+                ud if (MSG_SENT_BASE..MSG_SENT_BASE + MSG_TARGETS as u64).contains(&ud) => {
+                    // Only failures complete (CQE_SKIP_SUCCESS).
+                    tracing::warn!(res = cqe.raw_result(), "a MSG_RING wake failed; eventfd");
+                    let target = msg_targets[(ud - MSG_SENT_BASE) as usize].upgrade();
+                    if let Some(target) = target {
                         target.kick();
                     }
                 }
