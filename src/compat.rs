@@ -1,8 +1,8 @@
 //! Poll-based I/O for the wider ecosystem: [`Io`] wraps a corering stream
 //! and implements tokio's `AsyncRead`/`AsyncBufRead`/`AsyncWrite` (feature
 //! `tokio-io`), the `futures-io` traits (feature `futures-io`) and hyper's
-//! `rt::Read`/`rt::Write` (feature `hyper`, with [`HyperExecutor`] and
-//! [`HyperTimer`]), so that hyper, codecs, TLS and the rest run on corering
+//! `rt::Read`/`rt::Write` (feature `hyper`, with `HyperExecutor` and
+//! `HyperTimer`), so that hyper, codecs, TLS and the rest run on corering
 //! sockets.
 //!
 //! corering's own I/O is completion-based: an operation owns its buffer
