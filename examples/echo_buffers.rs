@@ -59,7 +59,8 @@ async fn echo(stream: TcpStream) {
     }
 }
 
-fn main() -> std::io::Result<()> {
+// `pub`: tests/chaos_soak.rs runs this server in a child process of its own.
+pub fn main() -> std::io::Result<()> {
     let args = args().unwrap_or_else(|e| {
         eprintln!("echo_buffers: {e}");
         std::process::exit(2);
