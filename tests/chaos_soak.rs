@@ -54,9 +54,9 @@ const FD_GROWTH: i64 = 16;
 /// free (malloc_info: 250 KB in use of a 114 MB heap); the heap check is
 /// the exact one.
 const RSS_GROWTH_KIB: i64 = 96 * 1024;
-/// Growth allowed in bytes allocated and not freed (`Counting`): about 40
+/// Growth allowed in bytes allocated and not freed (`Counting`): about 25
 /// bytes per connection of the soak.
-const HEAP_GROWTH_KIB: i64 = 4 * 1024;
+const HEAP_GROWTH_KIB: i64 = 2 * 1024;
 /// The servers' glibc malloc settings: buffers of 64 KiB and more (each
 /// of `echo_buffers`' connections has one) are mapped and unmapped on
 /// their own and the heap's free top is returned, so that RSS after the

@@ -10,8 +10,8 @@
 //!
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:7000; loopback only),
 //! `--secs N` (default 30), `--conns N` open at once (default 2000),
-//! `--cycles N` (stop once N connect/echo/close cycles are done; default:
-//! no limit), `--seed N` (default 1), `--threads N` (default 2). The run
+//! `--cycles N` (stop once N connect/echo/close cycles have ended;
+//! default: no limit), `--seed N` (default 1), `--threads N` (default 2). The run
 //! stops at `--secs` or at `--cycles`, whichever comes first. It raises its
 //! soft fd limit to the hard one and needs `--conns` + 64 fds.
 //!
@@ -22,12 +22,17 @@
 //! that comes back, on any connection, is compared with the byte sent
 //! there (`pattern::Pattern`).
 //!
-//! Prints per-behaviour counts, errors by kind, the bytes checked and the
-//! round trips of the well-behaved connections. Exit status: 0 passed; 1 a
-//! wrong byte, or a well-behaved connection failed or stalled (was owed
-//! bytes and got none for 5 s of the client's attentive time, see
-//! `peer::Ctx::clock`); 2 bad flags or too few fds; 3 no failure, but
-//! `--cycles` not reached within `--secs`.
+//! A well-behaved connection has stalled when it is owed bytes and none
+//! come for 5 s of the client's attentive time (`peer::Ctx::clock`: a
+//! client too busy to poll does not count) while none wait unread in its
+//! own socket. The report names the kernel's signs of dropping segments
+//! meanwhile (`KERNEL_COUNTERS`), which can delay a connection too.
+//!
+//! Prints per-behaviour counts, errors by kind, the bytes checked, the
+//! round trips of the well-behaved connections and failures (also on
+//! stderr as they happen). Exit status: 0 passed; 1 a wrong byte, or a
+//! well-behaved connection failed or stalled; 2 bad flags or too few fds;
+//! 3 no failure, but fewer than `--cycles` cycles succeeded in `--secs`.
 
 mod pattern;
 mod peer;
@@ -47,6 +52,32 @@ use tally::Stats;
 
 /// A poll turn counts for at most this much attentive time.
 const TURN_CAP: Duration = Duration::from_millis(100);
+
+/// Counters of the kernel's TCP stack (the whole machine's, from
+/// /proc/net/netstat) that rise when it drops or delays segments: an
+/// overflowing accept queue, receive queues pruned or dropped under memory
+/// pressure, retransmission timeouts. A stall that comes with them may be
+/// the kernel's doing rather than the server's.
+const KERNEL_COUNTERS: [&str; 6] = [
+    "ListenOverflows",
+    "TCPMemoryPressures",
+    "PruneCalled",
+    "TCPRcvQDrop",
+    "TCPTimeouts",
+    "TCPSynRetrans",
+];
+
+/// The values of `KERNEL_COUNTERS` now (zeros where unreadable).
+fn kernel_counters() -> [u64; KERNEL_COUNTERS.len()] {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut tcp_ext = text.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (names, values) = (tcp_ext.next().unwrap_or(""), tcp_ext.next().unwrap_or(""));
+    let pairs: Vec<_> = names.split_whitespace().zip(values.split_whitespace()).collect();
+    KERNEL_COUNTERS.map(|counter| {
+        let value = pairs.iter().find(|(name, _)| *name == counter).map(|(_, value)| value);
+        value.and_then(|v| v.parse().ok()).unwrap_or(0)
+    })
+}
 
 struct Args {
     addr: SocketAddr,
@@ -102,13 +133,15 @@ struct Shared {
     cycles_target: Option<u64>,
     // Counters that publish no other data: Relaxed is enough.
     cycles_started: AtomicU64,
+    /// Cycles that ended, however; and those that succeeded.
+    cycles_ended: AtomicU64,
     cycles_done: AtomicU64,
 }
 
 impl Shared {
     fn over(&self) -> bool {
         Instant::now() >= self.deadline
-            || self.cycles_target.is_some_and(|t| self.cycles_done.load(Relaxed) >= t)
+            || self.cycles_target.is_some_and(|t| self.cycles_ended.load(Relaxed) >= t)
     }
 
     /// Whether another cycle may start: `--cycles` bounds them.
@@ -187,8 +220,15 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
-/// Print the run's figures; the exit status says whether it passed.
-fn report(args: &Args, shared: &Shared, stats: &Stats, elapsed: Duration) -> ExitCode {
+/// Print the run's figures (`kernel`: `KERNEL_COUNTERS`' growth over the
+/// run); the exit status says whether it passed.
+fn report(
+    args: &Args,
+    shared: &Shared,
+    stats: &Stats,
+    kernel: &[u64],
+    elapsed: Duration,
+) -> ExitCode {
     let (cycles, secs) = (shared.cycles_done.load(Relaxed), elapsed.as_secs_f64());
     let (addr, conns, threads, seed) = (args.addr, args.conns, args.threads, args.seed);
     println!(
@@ -215,6 +255,8 @@ fn report(args: &Args, shared: &Shared, stats: &Stats, elapsed: Duration) -> Exi
         "longest poll turn: {turn_ms:.1} ms (counts {} ms toward a stall)",
         TURN_CAP.as_millis()
     );
+    let counters = KERNEL_COUNTERS.iter().zip(kernel).map(|(c, n)| format!("{c} +{n}"));
+    println!("kernel TCP, whole machine: {}", counters.collect::<Vec<_>>().join(", "));
     if stats.failures > 0 {
         println!("result: FAILED, {} failures; the first:", stats.failures);
         for failure in &stats.first_failures {
@@ -256,13 +298,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let start = Instant::now();
+    let (start, kernel_before) = (Instant::now(), kernel_counters());
     let shared = Shared {
         addr: args.addr.into(),
         pattern: Pattern::new(),
         deadline: start + Duration::from_secs_f64(args.secs),
         cycles_target: args.cycles,
         cycles_started: AtomicU64::new(0),
+        cycles_ended: AtomicU64::new(0),
         cycles_done: AtomicU64::new(0),
     };
     let stats = std::thread::scope(|s| {
@@ -277,5 +320,7 @@ pub fn main() -> ExitCode {
         let stats = threads.into_iter().map(|t| t.join().expect("a chaos thread panicked"));
         stats.fold(Stats::default(), Stats::merge)
     });
-    report(&args, &shared, &stats, start.elapsed())
+    let kernel_after = kernel_counters();
+    let kernel: Vec<_> = kernel_after.iter().zip(kernel_before).map(|(a, b)| a - b).collect();
+    report(&args, &shared, &stats, &kernel, start.elapsed())
 }

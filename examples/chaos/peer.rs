@@ -208,11 +208,34 @@ impl Conn {
     pub(crate) fn step(&mut self, revents: i16, cx: &mut Ctx<'_>) -> Option<End> {
         match self.try_step(revents, cx) {
             Ok(None) if self.kind.verified() && self.owed() && cx.clock > self.progress + STALL => {
-                Some(End::Fatal(format!("stalled: owed bytes, none came for {STALL:?}")))
+                self.stalled()
             }
             Ok(end) => end,
             Err(end) => Some(end),
         }
+    }
+
+    /// A verified connection that has been owed bytes for `STALL` of
+    /// attentive time: the server has stalled, unless the bytes are here
+    /// and this client has not read them yet (its own slowness: it reads
+    /// them at its next turn).
+    fn stalled(&self) -> Option<End> {
+        let queued = |request| {
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD and TIOCOUTQ write one c_int into `n`, alive
+            // for the call; the fd is this connection's open socket.
+            unsafe { libc::ioctl(self.fd(), request, &mut n) };
+            n
+        };
+        if queued(libc::FIONREAD) > 0 {
+            return None;
+        }
+        Some(End::Fatal(format!(
+            "stalled: {} B owed, none came for {STALL:?}; {} B of ours not yet taken in by the \
+             server's kernel",
+            self.sent - self.recvd,
+            queued(libc::TIOCOUTQ)
+        )))
     }
 
     fn try_step(&mut self, revents: i16, cx: &mut Ctx<'_>) -> Result<Option<End>, End> {
@@ -405,6 +428,7 @@ impl Ctx<'_> {
                 self.stats.done[i] += 1;
                 if kind == Kind::Cycle {
                     self.shared.cycles_done.fetch_add(1, Relaxed);
+                    self.shared.cycles_ended.fetch_add(1, Relaxed);
                 }
                 return;
             }
@@ -418,9 +442,15 @@ impl Ctx<'_> {
             }
             End::Fatal(what) => what,
         };
+        if kind == Kind::Cycle {
+            self.shared.cycles_ended.fetch_add(1, Relaxed);
+        }
         self.stats.failures += 1;
         if self.stats.first_failures.len() < 10 {
-            self.stats.first_failures.push(format!("{kind:?} {}: {what}", who()));
+            // Also at once, so that the server can be looked at meanwhile.
+            let failure = format!("{kind:?} {}: {what}", who());
+            eprintln!("chaos: failure: {failure}");
+            self.stats.first_failures.push(failure);
         }
     }
 
@@ -430,8 +460,11 @@ impl Ctx<'_> {
             // SO_LINGER 0: close sends RST and drops whatever is queued.
             let _ = conn.sock.set_linger(Some(Duration::ZERO));
         }
-        let who =
-            || format!("conn {:#018x} ({} B sent, {} B echoed)", conn.key, conn.sent, conn.recvd);
+        let who = || {
+            let port = conn.sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.port());
+            let (key, sent, recvd) = (conn.key, conn.sent, conn.recvd);
+            format!("conn {key:#018x} from port {port:?} ({sent} B sent, {recvd} B echoed)")
+        };
         self.record(conn.kind, end, who);
     }
 }
