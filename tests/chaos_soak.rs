@@ -4,8 +4,8 @@
 //! load, then the server's health (open fds and VmRSS from /proc, and the
 //! bytes it has allocated), then the soak until `CYCLES` connect/echo/close
 //! cycles are done with `CONNS` connections open throughout, then its
-//! health again once every connection has closed. About 60 s for the two
-//! on an idle 2-core machine (more while other builds run).
+//! health again once every connection has closed. 42 to 60 s for the two
+//! on an idle 2-core machine (up to 100 s while other builds ran).
 //!
 //! It fails on a wrong byte, an error or stall of a well-behaved
 //! connection, a server that died, or a server that grew by more than
@@ -45,7 +45,7 @@ const CYCLES: u64 = 50_000;
 /// their high water under the soak's load before the first measurement.
 const WARMUP_SECS: u64 = 5;
 /// A soak that has not done `CYCLES` by then fails: the server, or the
-/// machine, is far slower than it should be. It takes 12 to 50 s.
+/// machine, is far slower than it should be. It takes 10 to 50 s.
 const SOAK_LIMIT_SECS: u64 = 90;
 /// Growth allowed in open fds.
 const FD_GROWTH: i64 = 16;
@@ -69,6 +69,7 @@ const MALLOC_TUNABLES: &str =
 /// allocator keeps in RSS.
 struct Counting;
 
+/// Bytes allocated and not freed, in this process.
 static LIVE: AtomicI64 = AtomicI64::new(0);
 
 // SAFETY: every call is forwarded to `System` with the caller's arguments
@@ -108,9 +109,11 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// Every allocation of this binary, in all its roles, is counted.
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// A child runs its role; the test itself runs `test` if selected.
 fn main() -> ExitCode {
     match std::env::var(ROLE).as_deref() {
         Ok(name @ ("echo" | "echo_buffers")) => serve(name),
@@ -162,6 +165,7 @@ fn serve(name: &str) -> ExitCode {
     }
 }
 
+/// Soak both servers, one after the other; report every failure.
 fn test() -> ExitCode {
     // The servers inherit the raised limit; each process needs a few fds
     // besides one per connection.
@@ -189,6 +193,7 @@ struct Health {
     heap_kib: i64,
 }
 
+/// Read `server`'s health now.
 fn health(server: &Server) -> Health {
     let pid = server.child.id();
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count());
@@ -227,6 +232,7 @@ struct Server {
 }
 
 impl Server {
+    /// Start server `name` and wait for its address.
     fn start(name: &str) -> Result<Server, String> {
         let child = Command::new(std::env::current_exe().unwrap())
             .env(ROLE, name)

@@ -79,6 +79,7 @@ fn kernel_counters() -> [u64; KERNEL_COUNTERS.len()] {
     })
 }
 
+/// The parsed flags (see the crate docs).
 struct Args {
     addr: SocketAddr,
     secs: f64,
@@ -88,6 +89,7 @@ struct Args {
     threads: usize,
 }
 
+/// Parse the flags; an error names the flag at fault.
 fn args() -> Result<Args, String> {
     let mut out = Args {
         addr: "127.0.0.1:7000".parse().unwrap(),
@@ -139,6 +141,7 @@ struct Shared {
 }
 
 impl Shared {
+    /// Whether the run is over: `--secs` have passed or `--cycles` ended.
     fn over(&self) -> bool {
         Instant::now() >= self.deadline
             || self.cycles_target.is_some_and(|t| self.cycles_ended.load(Relaxed) >= t)

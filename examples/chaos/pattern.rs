@@ -27,6 +27,7 @@ pub(crate) fn mix(mut x: u64) -> u64 {
 pub(crate) struct Pattern(Vec<u8>);
 
 impl Pattern {
+    /// Build the table (a few ms).
     pub(crate) fn new() -> Pattern {
         let mut table = vec![0; PERIOD as usize + CHUNK];
         for (i, word) in table[..PERIOD as usize].chunks_mut(8).enumerate() {
@@ -55,6 +56,7 @@ impl Rng {
         Rng(mix(seed ^ (index as u64 + 1).wrapping_mul(GOLDEN)))
     }
 
+    /// The next 64 random bits.
     pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(GOLDEN);
         mix(self.0)
@@ -65,10 +67,12 @@ impl Rng {
         lo + self.next() % (hi - lo + 1)
     }
 
+    /// Heads or tails.
     pub(crate) fn coin(&mut self) -> bool {
         self.next() & 1 == 0
     }
 
+    /// A duration of `lo..=hi` ms.
     pub(crate) fn millis(&mut self, lo: u64, hi: u64) -> std::time::Duration {
         std::time::Duration::from_millis(self.between(lo, hi))
     }

@@ -99,6 +99,7 @@ pub(crate) enum End {
     Fatal(String),
 }
 
+/// An I/O error as an end, named by its kind (`ConnectionReset`, ...).
 fn io_end(e: io::Error) -> End {
     End::Error(format!("{:?}", e.kind()))
 }
@@ -175,6 +176,7 @@ impl Conn {
         })
     }
 
+    /// The socket, for poll(2).
     pub(crate) fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }
@@ -189,6 +191,7 @@ impl Conn {
         read | if write { libc::POLLOUT } else { 0 }
     }
 
+    /// Whether the behaviour reads now (a `SlowReader` only at its pace).
     fn reads(&self, now: Instant) -> bool {
         match self.kind {
             Kind::StoppedReader => false,
@@ -238,6 +241,8 @@ impl Conn {
         )))
     }
 
+    /// `step` before the stall check: a timed end, the handshake, reads,
+    /// writes.
     fn try_step(&mut self, revents: i16, cx: &mut Ctx<'_>) -> Result<Option<End>, End> {
         if self.end_at.is_some_and(|t| cx.now >= t) {
             return Ok(Some(if self.rst { End::Rst } else { End::Done }));
@@ -299,6 +304,7 @@ impl Conn {
         self.start_message(size, cx)
     }
 
+    /// Start a message of `size` bytes: sends go up to its end.
     fn start_message(&mut self, size: u64, cx: &mut Ctx<'_>) -> Result<(), End> {
         (self.msg_from, self.goal) = (self.sent, self.sent + size);
         (self.msg_start, self.progress) = (Instant::now(), cx.clock);

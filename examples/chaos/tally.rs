@@ -15,6 +15,7 @@ pub(crate) struct Histogram {
 }
 
 impl Histogram {
+    /// Count one round trip.
     pub(crate) fn record(&mut self, d: Duration) {
         let us = d.as_micros() as u64;
         // Exact below 32 µs; above, 16 buckets per power of two.
@@ -30,6 +31,7 @@ impl Histogram {
         self.max_us = self.max_us.max(us);
     }
 
+    /// Add `other`'s counts to these.
     fn merge(&mut self, other: &Histogram) {
         if self.buckets.len() < other.buckets.len() {
             self.buckets.resize(other.buckets.len(), 0);
@@ -87,6 +89,7 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// The sum of two threads' tallies.
     pub(crate) fn merge(mut self, other: Stats) -> Stats {
         for i in 0..Kind::ALL.len() {
             self.opened[i] += other.opened[i];
