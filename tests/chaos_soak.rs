@@ -321,14 +321,17 @@ fn soak(name: &str, conns: usize, seed: u64) -> Result<(), String> {
         server.child.id(),
         server.addr
     );
-    chaos(name, &server, conns, WARMUP_SECS, None, seed)?;
+    let died = |server: &mut Server, res: Result<(), String>| match server.child.try_wait() {
+        Ok(Some(status)) => Err(format!("{name}: the server died ({status}); the client: {res:?}")),
+        _ => res,
+    };
+    let res = chaos(name, &server, conns, WARMUP_SECS, None, seed);
+    died(&mut server, res)?;
     let before = settled(&server);
     let start = Instant::now();
-    chaos(name, &server, conns, SOAK_LIMIT_SECS, Some(CYCLES), seed + 1)?;
+    let res = chaos(name, &server, conns, SOAK_LIMIT_SECS, Some(CYCLES), seed + 1);
+    died(&mut server, res)?;
     let soak_secs = start.elapsed().as_secs_f64();
-    if let Ok(Some(status)) = server.child.try_wait() {
-        return Err(format!("{name}: the server died during the soak: {status}"));
-    }
     let after = settled(&server);
     println!(
         "chaos_soak: {name}: soak {soak_secs:.1} s; after the warm-up {before:?}, after the soak {after:?}"

@@ -11,9 +11,10 @@
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:7000; loopback only),
 //! `--secs N` (default 30), `--conns N` open at once (default 2000),
 //! `--cycles N` (stop once N connect/echo/close cycles have ended;
-//! default: no limit), `--seed N` (default 1), `--threads N` (default 2). The run
-//! stops at `--secs` or at `--cycles`, whichever comes first. It raises its
-//! soft fd limit to the hard one and needs `--conns` + 64 fds.
+//! default: no limit), `--seed N` (default 1), `--threads N` (default 2).
+//! The run stops at `--secs` or at `--cycles`, whichever comes first, or
+//! after 1,000 failures. It raises its soft fd limit to the hard one and
+//! needs `--conns` + 64 fds.
 //!
 //! Each of the `--conns` slots opens a connection with a behaviour picked
 //! at random (`peer::Kind`: well-behaved echo, connect/echo/close cycles,
@@ -49,6 +50,10 @@ use socket2::SockAddr;
 use pattern::{CHUNK, Pattern, Rng};
 use peer::{Conn, Ctx, Kind};
 use tally::Stats;
+
+/// The run stops early after this many failures: the server is gone or
+/// badly broken, and more of them say nothing new.
+const MAX_FAILURES: u64 = 1000;
 
 /// A poll turn counts for at most this much attentive time.
 const TURN_CAP: Duration = Duration::from_millis(100);
@@ -138,13 +143,16 @@ struct Shared {
     /// Cycles that ended, however; and those that succeeded.
     cycles_ended: AtomicU64,
     cycles_done: AtomicU64,
+    failures: AtomicU64,
 }
 
 impl Shared {
-    /// Whether the run is over: `--secs` have passed or `--cycles` ended.
+    /// Whether the run is over: `--secs` have passed, `--cycles` ended, or
+    /// `MAX_FAILURES` failures happened.
     fn over(&self) -> bool {
         Instant::now() >= self.deadline
             || self.cycles_target.is_some_and(|t| self.cycles_ended.load(Relaxed) >= t)
+            || self.failures.load(Relaxed) >= MAX_FAILURES
     }
 
     /// Whether another cycle may start: `--cycles` bounds them.
@@ -310,6 +318,7 @@ pub fn main() -> ExitCode {
         cycles_started: AtomicU64::new(0),
         cycles_ended: AtomicU64::new(0),
         cycles_done: AtomicU64::new(0),
+        failures: AtomicU64::new(0),
     };
     let stats = std::thread::scope(|s| {
         let threads: Vec<_> = (0..args.threads)

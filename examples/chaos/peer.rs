@@ -452,6 +452,7 @@ impl Ctx<'_> {
             self.shared.cycles_ended.fetch_add(1, Relaxed);
         }
         self.stats.failures += 1;
+        self.shared.failures.fetch_add(1, Relaxed);
         if self.stats.first_failures.len() < 10 {
             // Also at once, so that the server can be looked at meanwhile.
             let failure = format!("{kind:?} {}: {what}", who());
