@@ -140,7 +140,8 @@ async fn run(addr: SocketAddr, accepted: Arc<[AtomicU64]>) -> io::Result<()> {
     .await
 }
 
-fn main() -> io::Result<()> {
+// `pub`: tests/chaos_soak.rs runs this server in a child process of its own.
+pub fn main() -> io::Result<()> {
     let args = args().unwrap_or_else(|e| {
         eprintln!("echo: {e}");
         std::process::exit(2);
