@@ -175,10 +175,12 @@ impl Acceptor {
             let op = slot.get_or_insert_with(|| {
                 MultiOp::with_limit(AcceptMulti { fd: self.fd.clone() }, ACCEPT_QUEUE)
             });
-            if op.armed_elsewhere() {
-                return Poll::Ready(Err(crate::runtime::context::elsewhere()));
-            }
             let cqe = match op.poll_next(&mut cx) {
+                // Armed on another runtime of this thread, not running now:
+                // it could only wait.
+                Poll::Pending if op.armed_elsewhere() => {
+                    return Poll::Ready(Err(crate::runtime::context::elsewhere()));
+                }
                 Poll::Pending => {
                     match reg {
                         // A no-op when it waits as the same task as before.

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
@@ -209,18 +209,13 @@ impl RecvStream {
                     }
                 },
             };
-            let elsewhere = match armed {
-                Armed::Ring(op, _) => op.armed_elsewhere(),
-                Armed::Owned(op) => op.armed_elsewhere(),
-            };
-            if elsewhere {
-                self.done = true;
-                return Poll::Ready(Some(Err(context::elsewhere())));
-            }
             let (op, worker) = match armed {
                 Armed::Ring(op, worker) => (op, worker.clone()),
                 Armed::Owned(op) => {
-                    let (cqe, recv) = ready!(Pin::new(op).poll(cx));
+                    let Poll::Ready((cqe, recv)) = Pin::new(&mut *op).poll(cx) else {
+                        return self
+                            .wait_or_fail(|a| matches!(a, Armed::Owned(o) if o.armed_elsewhere()));
+                    };
                     self.op = None;
                     match cqe.result() {
                         Ok(0) => self.done = true,
@@ -240,7 +235,10 @@ impl RecvStream {
                 }
             };
             let delivery = match op.poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    return self
+                        .wait_or_fail(|a| matches!(a, Armed::Ring(o, _) if o.armed_elsewhere()));
+                }
                 Poll::Ready(None) => {
                     self.op = None;
                     continue;
@@ -257,6 +255,20 @@ impl RecvStream {
                 return Poll::Ready(item);
             }
         }
+    }
+
+    /// The armed receive has nothing yet. If it is in flight on another
+    /// runtime of this thread (not running now), waiting here would be
+    /// forever: end the stream with an error instead.
+    fn wait_or_fail(
+        &mut self,
+        elsewhere: impl Fn(&Armed) -> bool,
+    ) -> Poll<Option<io::Result<RecvBuf>>> {
+        if self.op.as_ref().is_some_and(elsewhere) {
+            self.done = true;
+            return Poll::Ready(Some(Err(context::elsewhere())));
+        }
+        Poll::Pending
     }
 
     /// What one completion means for the reader; `None`: nothing to yield,
