@@ -72,13 +72,14 @@ async fn echo_owned(stream: TcpStream) {
 /// Serve until `stop`; returns the worker's counters.
 fn server(
     entries: Option<u16>,
+    incremental: bool,
     style: Style,
     stop: Arc<AtomicBool>,
 ) -> (SocketAddr, thread::JoinHandle<Metrics>) {
     let (tx, rx) = mpsc::channel();
     let handle = thread::spawn(move || {
         let mut builder = Runtime::builder();
-        builder.pin(false);
+        builder.pin(false).buf_ring_incremental(incremental);
         if let Some(n) = entries {
             builder.buf_ring_entries(n);
         }
@@ -214,6 +215,12 @@ fn probe(addr: SocketAddr, done: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Dura
 }
 
 fn run(entries: Option<u16>, style: Style) {
+    run_with(entries, true, style);
+}
+
+/// As `run`, choosing whether the ring is incremental (where the kernel
+/// has it) or hands out whole buffers.
+fn run_with(entries: Option<u16>, incremental: bool, style: Style) {
     if let Some(reason) = fd_limit_below(4 * (FLOODERS + IDLE + SLOWLORIS + GOOD) as u64 + 200) {
         println!("skipped: {reason}");
         return;
@@ -221,7 +228,7 @@ fn run(entries: Option<u16>, style: Style) {
     let _serial = common::serial(); // one run at a time: they measure latency
     let metrics = bounded(Duration::from_secs(240), move || {
         let stop = Arc::new(AtomicBool::new(false));
-        let (addr, server) = server(entries, style, stop.clone());
+        let (addr, server) = server(entries, incremental, style, stop.clone());
         let bad = bad_peers(addr, &stop);
         let done = Arc::new(AtomicBool::new(false));
         let prober = probe(addr, done.clone());
@@ -236,7 +243,7 @@ fn run(entries: Option<u16>, style: Style) {
         rtts.sort();
         let max = *rtts.last().unwrap();
         println!(
-            "{style:?}, ring {entries:?}: {} probes, median {:?}, max {max:?}; {metrics:?}",
+            "{style:?}, ring {entries:?} (incremental: {incremental}): {} probes, median {:?}, max {max:?}; {metrics:?}",
             rtts.len(),
             rtts[rtts.len() / 2],
         );
@@ -258,6 +265,11 @@ fn recv_stream_default_ring() {
 #[test]
 fn recv_stream_8_buffer_ring() {
     run(Some(8), Style::Stream);
+}
+
+#[test]
+fn recv_stream_8_whole_buffers() {
+    run_with(Some(8), false, Style::Stream);
 }
 
 #[test]

@@ -186,3 +186,79 @@ fn reap_holding(
     }
     ended
 }
+
+/// An incremental ring (Linux 6.12): each completion takes only what it
+/// received, continuing in the same buffer where the previous one ended,
+/// with BUF_MORE set until the kernel has filled the buffer to its end.
+#[test]
+fn an_incremental_ring_hands_out_pieces_of_one_buffer_in_order() {
+    const SIZE: usize = 4096;
+    let (mut tx, rx) = UnixStream::pair().unwrap();
+    let mut ring = IoUring::new(64).unwrap();
+    let mut bufs = match ring.register_buf_ring_incremental(2, SIZE as u32, 9) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            eprintln!("skipped: this kernel has no incremental buffer rings (Linux < 6.12)");
+            return;
+        }
+        other => other.unwrap(),
+    };
+    assert!(bufs.incremental());
+    // SAFETY: `bufs` outlives the multishot: the test reaps its final
+    // completion (EOF) before `bufs` is dropped.
+    unsafe { ring.prep_recv_multishot(rx.as_raw_fd(), bufs.bgid(), 0, RECV).unwrap() };
+    ring.submit().unwrap();
+
+    let data = pattern(100 + 200 + SIZE);
+    // (bid, offset, len, buffer_more) of each completion with data.
+    let mut pieces = Vec::new();
+    let mut filled = [0usize; 2];
+    let mut received = Vec::new();
+    let mut ended = None;
+    for chunk in [&data[..100], &data[100..300], &data[300..]] {
+        tx.write_all(chunk).unwrap();
+        let want = received.len() + chunk.len();
+        while received.len() < want {
+            wait(&mut ring);
+            let batch: Vec<Completion> = ring.completions().collect();
+            for cqe in batch {
+                let Some(bid) = cqe.buffer_id() else {
+                    ended = Some(cqe.raw_result());
+                    continue;
+                };
+                let n = cqe.result().unwrap() as usize;
+                let at = filled[bid as usize];
+                // SAFETY: this completion handed out `n` bytes of `bid` from
+                // where the previous one of it ended; `bid` is recycled
+                // only once the kernel is done with it (below).
+                received.extend_from_slice(unsafe { bufs.buf_at(bid, at, n) });
+                pieces.push((bid, at, n, cqe.buffer_more()));
+                filled[bid as usize] += n;
+                if !cqe.buffer_more() {
+                    filled[bid as usize] = 0;
+                    // SAFETY: the kernel handed the whole buffer over.
+                    unsafe { bufs.recycle(bid) };
+                }
+            }
+            bufs.publish();
+        }
+    }
+    assert_eq!(received, data, "pieces arrive complete and in order");
+    let (b0, b1) = (pieces[0].0, 1 - pieces[0].0);
+    assert_eq!(&pieces[..2], &[(b0, 0, 100, true), (b0, 100, 200, true)], "{pieces:?}");
+    // The last write fills the rest of the first buffer, handing it over
+    // (no BUF_MORE), and starts the second.
+    let last_of_b0 = pieces.iter().rfind(|p| p.0 == b0).unwrap();
+    assert_eq!(last_of_b0.1 + last_of_b0.2, SIZE, "{pieces:?}");
+    assert!(!last_of_b0.3, "a full buffer is handed over: {pieces:?}");
+    assert_eq!(pieces.last().map(|p| (p.0, p.3)), Some((b1, true)), "{pieces:?}");
+    drop(tx);
+    while ended.is_none() {
+        wait(&mut ring);
+        for cqe in ring.completions() {
+            if !cqe.has_more() {
+                ended = Some(cqe.raw_result());
+            }
+        }
+    }
+    assert_eq!(ended, Some(0), "end of stream ends the multishot");
+}

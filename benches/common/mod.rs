@@ -14,6 +14,7 @@ pub fn samples(default: usize) -> usize {
 }
 
 /// The median (sorts `v`); NaN for none.
+#[allow(dead_code)] // not every bench takes medians
 pub fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;

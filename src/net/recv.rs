@@ -53,11 +53,12 @@ pub struct RecvBuf {
 }
 
 impl RecvBuf {
-    /// Take ownership of ring buffer `bid`, which a completion handed out.
-    fn from_ring(worker: &Rc<Worker>, bid: u16, len: usize) -> io::Result<RecvBuf> {
-        // SAFETY: a completion of this worker's ring handed `bid` out, and
-        // this RecvBuf is its only owner from now on.
-        let ptr = worker.with_bufs(|pool| unsafe { pool.ptr(bid, len) })?;
+    /// Take ownership of the piece of ring buffer `bid` at `offset` that a
+    /// completion handed out.
+    fn from_ring(worker: &Rc<Worker>, bid: u16, offset: u32, len: usize) -> io::Result<RecvBuf> {
+        // SAFETY: a completion of this worker's ring handed the piece out,
+        // and this RecvBuf is its only owner from now on.
+        let ptr = worker.with_bufs(|pool| unsafe { pool.ptr(bid, offset, len) })?;
         Ok(RecvBuf { ring: Some((worker.clone(), bid)), ptr, len, _spilled: Vec::new() })
     }
 
@@ -95,9 +96,10 @@ impl Drop for RecvBuf {
         if let Ok(mut driver) = worker.driver.try_borrow_mut()
             && let Ok(pool) = driver.with_bufs()
         {
-            // SAFETY: one completion handed `bid` to this RecvBuf, created
-            // once per completion and not clonable: this is its only recycle.
-            unsafe { pool.recycle(bid) };
+            // SAFETY: one completion handed this piece of `bid` to this
+            // RecvBuf, created once per completion and not clonable: this is
+            // its only release.
+            unsafe { pool.release(bid) };
         }
     }
 }
@@ -153,7 +155,14 @@ pub struct RecvStream {
     /// The last receive ended in `ENOBUFS`: receive once into memory of
     /// the stream's own before arming on the ring again.
     starved: bool,
+    /// The size of the next receive into memory of our own: 4 KiB at
+    /// first, doubled each time one comes back full, up to the ring's
+    /// buffer size.
+    own_size: usize,
 }
+
+/// The first receive into memory of a stream's own takes up to this much.
+const FIRST_OWN_SIZE: usize = 4096;
 
 /// What a stream has in flight.
 enum Armed {
@@ -167,14 +176,21 @@ enum Armed {
 
 impl RecvStream {
     pub(crate) fn new(fd: SharedFd, limit: usize) -> RecvStream {
-        RecvStream { fd, op: None, limit: limit.max(1), done: false, starved: false }
+        RecvStream {
+            fd,
+            op: None,
+            limit: limit.max(1),
+            done: false,
+            starved: false,
+            own_size: FIRST_OWN_SIZE,
+        }
     }
 
     /// What to receive with next, on the worker polling us: the multishot
     /// receive on its ring, unless the ring runs low or this stream just
-    /// found it dry. Then one receive into a buffer of our own (the ring's
-    /// buffer size): no connection ever waits for the ring to refill. One
-    /// stream may hold at most half the ring.
+    /// found it dry. Then one receive into a buffer of our own (`own_size`):
+    /// no connection ever waits for the ring to refill. One stream may hold
+    /// at most half the ring.
     fn arm(&mut self) -> io::Result<Armed> {
         let worker = context::current().expect(context::NO_RUNTIME);
         let starved = std::mem::take(&mut self.starved);
@@ -182,7 +198,7 @@ impl RecvStream {
             worker.with_bufs(|pool| (pool.low(), (pool.entries() / 2).max(1), pool.buf_size()))?;
         let fd = self.fd.clone();
         Ok(if starved || low {
-            Armed::Owned(Op::new(Recv::new(fd, Vec::with_capacity(size))))
+            Armed::Owned(Op::new(Recv::new(fd, Vec::with_capacity(self.own_size.min(size)))))
         } else {
             Armed::Ring(MultiOp::with_limit(RecvMulti { fd }, self.limit.min(cap)), worker)
         })
@@ -221,6 +237,9 @@ impl RecvStream {
                         Ok(0) => self.done = true,
                         Ok(n) => {
                             let mut data = recv.into_buf();
+                            if n as usize == data.capacity() {
+                                self.own_size = self.own_size.saturating_mul(2);
+                            }
                             // SAFETY: the kernel wrote `n` bytes at its start.
                             unsafe { data.set_init(n as usize) };
                             return Poll::Ready(Some(Ok(RecvBuf::spilled(data))));
@@ -251,7 +270,7 @@ impl RecvStream {
             if let Some(data) = delivery.spilled {
                 return Poll::Ready(Some(Ok(RecvBuf::spilled(data))));
             }
-            if let Some(item) = self.completion(&worker, delivery.cqe) {
+            if let Some(item) = self.completion(&worker, delivery.cqe, delivery.offset) {
                 return Poll::Ready(item);
             }
         }
@@ -277,10 +296,11 @@ impl RecvStream {
         &mut self,
         worker: &Rc<Worker>,
         cqe: Completion,
+        offset: u32,
     ) -> Option<Option<io::Result<RecvBuf>>> {
         if let Some(bid) = cqe.buffer_id() {
             let len = cqe.raw_result().max(0) as usize;
-            let buf = RecvBuf::from_ring(worker, bid, len);
+            let buf = RecvBuf::from_ring(worker, bid, offset, len);
             if len > 0 || buf.is_err() {
                 return Some(Some(buf));
             }

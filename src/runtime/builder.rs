@@ -3,6 +3,7 @@
 use std::io;
 use std::time::Duration;
 
+use super::buf_pool::BufConfig;
 use crate::uring;
 
 use super::{Runtime, affinity};
@@ -28,8 +29,7 @@ pub struct Builder {
     pub(crate) pin: bool,
     pub(crate) cpu: Option<usize>,
     pub(crate) workers: usize,
-    pub(crate) buf_ring_entries: u16,
-    pub(crate) buf_size: u32,
+    pub(crate) bufs: BufConfig,
     pub(crate) event_budget: usize,
     pub(crate) timer_resolution: Duration,
     pub(crate) faults: Faults,
@@ -71,8 +71,7 @@ impl Default for Builder {
             pin: false,
             cpu: None,
             workers: 1,
-            buf_ring_entries: 256,
-            buf_size: 4096,
+            bufs: BufConfig { entries: None, size: None, incremental: true },
             event_budget: 128,
             timer_resolution: Duration::from_millis(1),
             faults: Faults::default(),
@@ -178,15 +177,31 @@ impl Builder {
     }
 
     /// Buffers in the worker's provided-buffer ring (a power of two, up to
-    /// 32768), used by multishot receives. Default 256.
+    /// 32768), used by multishot receives. Default 32 on an incremental
+    /// ring (see [`buf_ring_incremental`](Builder::buf_ring_incremental)),
+    /// 256 otherwise.
     pub fn buf_ring_entries(&mut self, entries: u16) -> &mut Builder {
-        self.buf_ring_entries = entries;
+        self.bufs.entries = Some(entries);
         self
     }
 
-    /// Size of each provided buffer in bytes. Default 4096.
+    /// Size of each provided buffer in bytes. Default 64 KiB on an
+    /// incremental ring, 4 KiB otherwise.
     pub fn buf_size(&mut self, size: u32) -> &mut Builder {
-        self.buf_size = size;
+        self.bufs.size = Some(size);
+        self
+    }
+
+    /// Whether the provided-buffer ring consumes its buffers incrementally
+    /// where the kernel can (Linux 6.12 and later; default `true`). Then
+    /// each receive takes only the part of a buffer it fills: a buffer
+    /// carries many small messages, and a bulk transfer moves up to a
+    /// whole (64 KiB) buffer per completion, so a large message costs a
+    /// few receive completions and sends instead of one per 4 KiB. On
+    /// older kernels, or with `false`, every completion takes a whole
+    /// buffer.
+    pub fn buf_ring_incremental(&mut self, incremental: bool) -> &mut Builder {
+        self.bufs.incremental = incremental;
         self
     }
 
@@ -287,21 +302,23 @@ impl Builder {
                 self.workers
             ));
         }
-        if !self.buf_ring_entries.is_power_of_two()
-            || self.buf_ring_entries > uring::MAX_BUF_RING_ENTRIES
+        if let Some(entries) = self.bufs.entries
+            && (!entries.is_power_of_two() || entries > uring::MAX_BUF_RING_ENTRIES)
         {
             return bad(format!(
-                "buf_ring_entries must be a power of two up to {}, got {}",
+                "buf_ring_entries must be a power of two up to {}, got {entries}",
                 uring::MAX_BUF_RING_ENTRIES,
-                self.buf_ring_entries
             ));
         }
-        if self.buf_size == 0 {
+        if self.bufs.size == Some(0) {
             return bad("buf_size must not be 0".into());
         }
-        // The ring is mapped on first use; refuse a size it cannot have now.
-        if let Err(e) = uring::check_buf_ring_size(self.buf_ring_entries, self.buf_size) {
-            return bad(format!("buf_ring_entries x buf_size: {e}"));
+        // The ring is mapped on first use; refuse a size it cannot have now
+        // (with either default for what is left open).
+        for (entries, size) in self.bufs.geometries() {
+            if let Err(e) = uring::check_buf_ring_size(entries, size) {
+                return bad(format!("buf_ring_entries x buf_size: {e}"));
+            }
         }
         if self.max_blocking_threads == 0 {
             return bad("max_blocking_threads must be at least 1".into());

@@ -21,7 +21,7 @@ use slab::Slab;
 use crate::uring::{Completion, IoUring, SqFull};
 
 use super::Faults;
-use super::buf_pool::BufPool;
+use super::buf_pool::{BufConfig, BufPool};
 use super::metrics::Counters;
 use super::task::Remote;
 
@@ -62,6 +62,9 @@ pub(crate) trait Orphan: 'static {
 #[derive(Debug)]
 pub(crate) struct Delivery {
     pub(crate) cqe: Completion,
+    /// Where the data of the cqe's provided buffer starts in it (0 unless
+    /// the ring is incremental).
+    pub(crate) offset: u32,
     /// The data of a provided buffer that arrived past the op's unread
     /// bound, copied out so the buffer could go back to the ring at once
     /// (the cqe then names no buffer).
@@ -111,7 +114,7 @@ pub(crate) struct Driver {
     pub(crate) graveyard: Graveyard,
     /// The provided-buffer ring, created on first use (`with_bufs`).
     bufs: Option<BufPool>,
-    buf_config: (u16, u32),
+    buf_config: BufConfig,
     /// Multishot ops whose unread queue reached its bound this reap; they
     /// are cancelled after it (backpressure).
     to_pause: Vec<usize>,
@@ -131,7 +134,7 @@ impl Driver {
     pub(crate) fn new(
         ring: IoUring,
         eventfd: i32,
-        buf_config: (u16, u32),
+        buf_config: BufConfig,
         faults: Faults,
     ) -> Driver {
         Driver {
@@ -162,8 +165,7 @@ impl Driver {
     /// Registering failed (a kernel before 5.19, or memory).
     pub(crate) fn with_bufs(&mut self) -> io::Result<&mut BufPool> {
         if self.bufs.is_none() {
-            let (entries, size) = self.buf_config;
-            self.bufs = Some(BufPool::new(&self.ring, entries, size)?);
+            self.bufs = Some(BufPool::new(&self.ring, self.buf_config)?);
         }
         Ok(self.bufs.as_mut().expect("created above"))
     }
@@ -319,10 +321,10 @@ impl Driver {
                 waker = w.take();
                 for d in queue.drain(..) {
                     if let (Some(bid), Some(bufs)) = (d.cqe.buffer_id(), &mut self.bufs) {
-                        owned.received(ring_bytes(bufs, bid, &d.cqe));
-                        // SAFETY: the completion handed `bid` out; its owner is
-                        // gone without having seen it.
-                        unsafe { bufs.recycle(bid) };
+                        owned.received(ring_bytes(bufs, bid, d.offset, &d.cqe));
+                        // SAFETY: the completion handed this piece out; its
+                        // owner is gone without having seen it.
+                        unsafe { bufs.release(bid) };
                         self.queued_bufs -= 1;
                     }
                     if let Some(data) = &d.spilled {
@@ -584,9 +586,7 @@ impl Driver {
         } = self;
         for cqe in ring.completions() {
             counters.cqes += 1;
-            if let (Some(_), Some(bufs)) = (cqe.buffer_id(), bufs.as_mut()) {
-                bufs.out += 1;
-            }
+            let offset = bufs.as_mut().and_then(|bufs| bufs.take(&cqe)).unwrap_or(0);
             match cqe.user_data() {
                 WAKE_UD => *wake_armed = false,
                 CANCEL_UD | MSG_WAKE_UD => {}
@@ -610,7 +610,7 @@ impl Driver {
                     }
                     let mut done =
                         Done { wakers, graveyard, to_pause, queued_bufs, bufs: bufs.as_mut() };
-                    complete(ops, ud as usize, cqe, &mut done);
+                    complete(ops, ud as usize, cqe, offset, &mut done);
                 }
             }
         }
@@ -637,7 +637,7 @@ impl Driver {
             for d in queue.iter_mut() {
                 if let Some(bid) = d.cqe.buffer_id() {
                     let cqe = Completion::new(d.cqe.user_data(), d.cqe.raw_result(), d.cqe.flags());
-                    *d = spill(bufs, bid, cqe);
+                    *d = spill(bufs, bid, d.offset, cqe);
                     copied += 1;
                 }
             }
@@ -658,7 +658,7 @@ struct Done<'a> {
     bufs: Option<&'a mut BufPool>,
 }
 
-fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'_>) {
+fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, offset: u32, done: &mut Done<'_>) {
     tracing::trace!(key, res = cqe.raw_result(), more = cqe.has_more(), "op complete");
     let Some(slot) = ops.get_mut(key) else {
         debug_assert!(false, "completion for unknown key {key}");
@@ -678,12 +678,12 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'
                 // back now, so the stream never holds more than `limit`.
                 // The same while the ring runs low: no unread queue then
                 // keeps a buffer the other receives need.
-                (Some(bid), Some(bufs)) if over || bufs.low() => spill(bufs, bid, cqe),
+                (Some(bid), Some(bufs)) if over || bufs.low() => spill(bufs, bid, offset, cqe),
                 (Some(_), Some(_)) => {
                     *done.queued_bufs += 1;
-                    Delivery { cqe, spilled: None }
+                    Delivery { cqe, offset, spilled: None }
                 }
-                _ => Delivery { cqe, spilled: None },
+                _ => Delivery { cqe, offset, spilled: None },
             };
             queue.push_back(delivery);
             if !*finished && !*paused && queue.len() >= *limit {
@@ -694,9 +694,9 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'
         }
         Slot::Orphaned(owned) => {
             if let (Some(bid), Some(bufs)) = (cqe.buffer_id(), &mut done.bufs) {
-                owned.received(ring_bytes(bufs, bid, &cqe));
-                // SAFETY: this completion handed `bid` out, to nobody.
-                unsafe { bufs.recycle(bid) };
+                owned.received(ring_bytes(bufs, bid, offset, &cqe));
+                // SAFETY: this completion handed the piece out, to nobody.
+                unsafe { bufs.release(bid) };
             }
             owned.completed(&cqe);
             if !cqe.has_more()
@@ -709,27 +709,30 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, done: &mut Done<'
     }
 }
 
-/// The bytes `cqe` received into ring buffer `bid`, which it handed out
-/// and which is not recycled yet.
-fn ring_bytes<'a>(bufs: &'a BufPool, bid: u16, cqe: &Completion) -> &'a [u8] {
+/// The bytes `cqe` received into ring buffer `bid` at `offset`, a piece it
+/// handed out and that is not released yet.
+fn ring_bytes<'a>(bufs: &'a BufPool, bid: u16, offset: u32, cqe: &Completion) -> &'a [u8] {
     let len = cqe.raw_result().max(0) as usize;
-    // SAFETY: the completion handed `bid` out and nothing recycled it yet,
-    // so the kernel does not write it; it holds `len` received bytes.
-    unsafe { std::slice::from_raw_parts(bufs.ptr(bid, len), len) }
+    // SAFETY: the completion handed the piece out and nothing released it
+    // yet, so the kernel does not write it; it holds `len` received bytes.
+    unsafe { std::slice::from_raw_parts(bufs.ptr(bid, offset, len), len) }
 }
 
-/// Copy buffer `bid`'s data out of the ring and recycle it.
-fn spill(bufs: &mut BufPool, bid: u16, cqe: Completion) -> Delivery {
-    let len = cqe.raw_result().max(0) as usize;
-    // SAFETY: this completion handed `bid` out and nothing else has seen
-    // it; we copy, then recycle it once.
-    let data = unsafe { std::slice::from_raw_parts(bufs.ptr(bid, len), len).to_vec() };
-    let data = (len > 0).then_some(data); // an empty one carries nothing
-    // SAFETY: as above.
-    unsafe { bufs.recycle(bid) };
+/// Copy the piece of buffer `bid` that `cqe` handed out (at `offset`) out
+/// of the ring and release it.
+fn spill(bufs: &mut BufPool, bid: u16, offset: u32, cqe: Completion) -> Delivery {
+    let data = ring_bytes(bufs, bid, offset, &cqe).to_vec();
+    let data = (!data.is_empty()).then_some(data); // an empty one carries nothing
+    // SAFETY: this completion handed the piece out and nothing else has
+    // seen it; we copied it, and release it once.
+    unsafe { bufs.release(bid) };
     bufs.copied += 1;
     let flags = cqe.flags() & !crate::uring::sys::IORING_CQE_F_BUFFER;
-    Delivery { cqe: Completion::new(cqe.user_data(), cqe.raw_result(), flags), spilled: data }
+    Delivery {
+        cqe: Completion::new(cqe.user_data(), cqe.raw_result(), flags),
+        offset: 0,
+        spilled: data,
+    }
 }
 
 /// Store the polling task's waker; returns the one it replaces, to be

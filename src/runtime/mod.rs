@@ -195,7 +195,7 @@ pub(crate) fn new_worker(b: &Builder, index: usize) -> io::Result<Rc<Worker>> {
         ring.build()?
     };
     let inbox = Remote::new(std::os::fd::AsFd::as_fd(&ring))?;
-    let driver = Driver::new(ring, inbox.0.eventfd(), (b.buf_ring_entries, b.buf_size), b.faults);
+    let driver = Driver::new(ring, inbox.0.eventfd(), b.bufs, b.faults);
     Ok(Rc::new(Worker::new(driver, inbox, index, b.event_budget, b.timer_resolution)))
 }
 

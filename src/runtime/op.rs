@@ -164,7 +164,7 @@ impl<T: OpData> MultiOp<T> {
                 }
                 Err(cqe) => {
                     self.done = true;
-                    return Poll::Ready(Some(Delivery { cqe, spilled: None }));
+                    return Poll::Ready(Some(Delivery { cqe, offset: 0, spilled: None }));
                 }
             }
         }

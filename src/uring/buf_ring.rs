@@ -16,7 +16,9 @@ use std::rc::Rc;
 use super::IoUring;
 use super::region::Mmap;
 use super::ring::RingFd;
-use super::sys::{Buf, BufReg, IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_RING};
+use super::sys::{
+    Buf, BufReg, IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_RING, IOU_PBUF_RING_INC,
+};
 
 /// The most entries one buffer ring may have (`1 << 15`).
 pub const MAX_BUF_RING_ENTRIES: u16 = 1 << 15;
@@ -45,6 +47,9 @@ pub struct ProvidedBufRing {
     entries: u16,
     buf_size: u32,
     bgid: u16,
+    /// Registered with `IOU_PBUF_RING_INC`: completions consume buffers
+    /// piecewise.
+    incremental: bool,
     /// Local tail: entries written but maybe not yet published.
     tail: u16,
 }
@@ -66,12 +71,42 @@ impl IoUring {
         buf_size: u32,
         bgid: u16,
     ) -> io::Result<ProvidedBufRing> {
-        ProvidedBufRing::new(self.ring_fd().clone(), entries, buf_size, bgid)
+        ProvidedBufRing::new(self.ring_fd().clone(), entries, buf_size, bgid, false)
+    }
+
+    /// As [`register_buf_ring`](IoUring::register_buf_ring), with
+    /// incremental consumption (`IOU_PBUF_RING_INC`, Linux 6.12): a receive
+    /// takes only the part of the head buffer it fills, so one buffer
+    /// serves many receives, each continuing where the last one ended. A
+    /// completion whose [`buffer_more`](super::Completion::buffer_more) is set
+    /// leaves its buffer with the kernel, which goes on filling it; the
+    /// buffer is ours (to recycle) after the first completion of it
+    /// without that flag. The data of each completion starts where the
+    /// previous completion of the same buffer ended (0 for the first):
+    /// the caller keeps that offset.
+    ///
+    /// # Errors
+    ///
+    /// As `register_buf_ring`; `EINVAL` on kernels without incremental
+    /// consumption.
+    pub fn register_buf_ring_incremental(
+        &self,
+        entries: u16,
+        buf_size: u32,
+        bgid: u16,
+    ) -> io::Result<ProvidedBufRing> {
+        ProvidedBufRing::new(self.ring_fd().clone(), entries, buf_size, bgid, true)
     }
 }
 
 impl ProvidedBufRing {
-    fn new(fd: Rc<RingFd>, entries: u16, buf_size: u32, bgid: u16) -> io::Result<Self> {
+    fn new(
+        fd: Rc<RingFd>,
+        entries: u16,
+        buf_size: u32,
+        bgid: u16,
+        incremental: bool,
+    ) -> io::Result<Self> {
         if !entries.is_power_of_two() || entries > MAX_BUF_RING_ENTRIES || buf_size == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -90,13 +125,23 @@ impl ProvidedBufRing {
             ring_addr: ring as u64,
             ring_entries: entries as u32,
             bgid,
+            flags: if incremental { IOU_PBUF_RING_INC } else { 0 },
             ..BufReg::default()
         };
         // SAFETY: the kernel reads one io_uring_buf_reg from `reg`, alive for
         // the call; the ring it names is our page-aligned mapping.
         unsafe { fd.register(IORING_REGISTER_PBUF_RING, (&raw mut reg).cast(), 1)? };
-        let mut this =
-            ProvidedBufRing { map: Some(map), ring, bufs, fd, entries, buf_size, bgid, tail: 0 };
+        let mut this = ProvidedBufRing {
+            map: Some(map),
+            ring,
+            bufs,
+            fd,
+            entries,
+            buf_size,
+            bgid,
+            incremental,
+            tail: 0,
+        };
         for bid in 0..entries {
             // SAFETY: the first hand-out of each buffer, once each.
             unsafe { this.recycle(bid) };
@@ -120,6 +165,12 @@ impl ProvidedBufRing {
         self.buf_size
     }
 
+    /// Whether completions consume buffers piecewise (registered with
+    /// [`register_buf_ring_incremental`](IoUring::register_buf_ring_incremental)).
+    pub fn incremental(&self) -> bool {
+        self.incremental
+    }
+
     /// The first `len` bytes of buffer `bid`.
     ///
     /// # Panics
@@ -132,10 +183,32 @@ impl ProvidedBufRing {
     /// not been recycled since, so the kernel does not write to it while the
     /// slice lives.
     pub unsafe fn buf(&self, bid: u16, len: usize) -> &[u8] {
-        assert!(bid < self.entries && len <= self.buf_size as usize, "bad buffer {bid}/{len}");
+        // SAFETY: the caller's contract, for the bytes from offset 0.
+        unsafe { self.buf_at(bid, 0, len) }
+    }
+
+    /// `len` bytes of buffer `bid` from `offset`: the data of one
+    /// completion of an incremental ring.
+    ///
+    /// # Panics
+    ///
+    /// If `bid` is out of range or `offset + len` exceeds the buffer size.
+    ///
+    /// # Safety
+    ///
+    /// A completion of this group handed those bytes to us (they lie
+    /// before the point the kernel has filled the buffer to), and `bid` has
+    /// not been recycled since, so the kernel does not write them while
+    /// the slice lives.
+    pub unsafe fn buf_at(&self, bid: u16, offset: usize, len: usize) -> &[u8] {
+        assert!(
+            bid < self.entries
+                && offset.checked_add(len).is_some_and(|e| e <= self.buf_size as usize),
+            "bad buffer {bid} at {offset}+{len}"
+        );
         // SAFETY: in bounds (checked above); not written by the kernel while
         // ours, by the caller's contract.
-        unsafe { core::slice::from_raw_parts(self.buf_ptr(bid), len) }
+        unsafe { core::slice::from_raw_parts(self.buf_ptr(bid).add(offset), len) }
     }
 
     fn buf_ptr(&self, bid: u16) -> *mut u8 {

@@ -446,6 +446,8 @@ pub const IORING_REGISTER_RING_FDS: u32 = 20;
 pub const IORING_UNREGISTER_RING_FDS: u32 = 21;
 pub const IORING_REGISTER_PBUF_RING: u32 = 22;
 pub const IORING_UNREGISTER_PBUF_RING: u32 = 23;
+/// `io_uring_buf_reg.flags`: buffers are consumed incrementally (6.12).
+pub const IOU_PBUF_RING_INC: u16 = 2;
 
 /// Probe op flag: the opcode is supported.
 pub const IO_URING_OP_SUPPORTED: u16 = 1 << 0;
