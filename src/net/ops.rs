@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use socket2::{SockAddr, SockAddrStorage};
 
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut, Slice};
 use crate::runtime::buf_pool::BGID;
 use crate::runtime::driver::Orphan;
 use crate::runtime::fd::SharedFd;
@@ -185,6 +185,72 @@ async fn send_from_ring<D: SendOp>(mut op: D) -> (Completion, D) {
     op.leave_ring();
     *op.flags() &= !libc::MSG_DONTWAIT;
     Op::new(op).await
+}
+
+/// `write_all` as a future of its own (not an `async fn` around
+/// [`send`]): it holds one send of what is left (a slice of the buffer),
+/// hundreds of bytes less than the nested async state machines, and every
+/// idle connection whose task is parked in a write carries it. One send in
+/// flight; after a short send the rest goes out as a new one; bytes in the
+/// ring go out as [`send_from_ring`] sends them.
+pub(crate) struct WriteAll<B: IoBuf> {
+    op: Op<Send<Slice<B>>>,
+}
+
+/// Write all of `buf`'s initialised bytes; see `TcpStream::write_all`.
+pub(crate) fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> WriteAll<B> {
+    let total = buf.bytes_init();
+    WriteAll { op: Op::new(Send::from_ring_aware(fd.clone(), buf.slice(..total))) }
+}
+
+impl<B: IoBuf> Send<B> {
+    /// A send of `buf`; with `MSG_DONTWAIT` if its bytes sit in the ring.
+    fn from_ring_aware(fd: SharedFd, buf: B) -> Send<B> {
+        let dontwait = if buf.in_ring() { libc::MSG_DONTWAIT } else { 0 };
+        Send { fd, buf, flags: libc::MSG_NOSIGNAL | dontwait }
+    }
+}
+
+impl<B: IoBuf> std::future::Future for WriteAll<B> {
+    type Output = (io::Result<()>, B);
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.op.unsubmitted().is_some_and(|send| send.buf.bytes_init() == 0) {
+            let send = this.op.take_unsubmitted().expect("checked above");
+            return Poll::Ready((Ok(()), send.buf.into_inner()));
+        }
+        loop {
+            let Poll::Ready((cqe, mut send)) = std::pin::Pin::new(&mut this.op).poll(cx) else {
+                return Poll::Pending;
+            };
+            if cqe.raw_result() == -libc::EAGAIN && send.flags & libc::MSG_DONTWAIT != 0 {
+                // The socket is full: copy the bytes out of the ring and
+                // wait for room with the copy (see `send_from_ring`).
+                send.buf.leave_ring();
+                send.flags &= !libc::MSG_DONTWAIT;
+                this.op = Op::new(send);
+                continue;
+            }
+            let Send { fd, buf, .. } = send;
+            let (mut written, total) = (buf.begin(), buf.end());
+            let buf = buf.into_inner();
+            match cqe.result() {
+                Ok(0) => return Poll::Ready((Err(io::ErrorKind::WriteZero.into()), buf)),
+                Ok(n) => written += n as usize,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            }
+            if written >= total {
+                return Poll::Ready((Ok(()), buf));
+            }
+            this.op = Op::new(Send::from_ring_aware(fd, buf.slice(written..total)));
+        }
+    }
 }
 
 /// `readv`, or `writev` as a `sendmsg` (sockets only, so `MSG_NOSIGNAL`

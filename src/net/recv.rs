@@ -44,12 +44,18 @@ pub const DEFAULT_RECV_LIMIT: usize = 32;
 /// ring buffer: copy (`to_vec()`) what you keep for long (see
 /// docs/networking.md, "No peer can drain the ring").
 pub struct RecvBuf {
-    /// `Some` for a ring buffer, to give `bid` back on drop.
-    ring: Option<(Rc<Worker>, u16)>,
+    home: Home,
     ptr: *const u8,
     len: usize,
-    /// Owns the bytes of a spilled buffer (`ptr` points into it).
-    _spilled: Vec<u8>,
+}
+
+/// Where a `RecvBuf`'s bytes live.
+enum Home {
+    /// In a piece of the worker's ring buffer `bid`, given back on drop.
+    Ring(Rc<Worker>, u16),
+    /// In an allocation of its own (`ptr` points into it): data copied
+    /// out of the ring, or received into memory of the stream's own.
+    Heap(#[allow(dead_code)] /* owns what `ptr` points at */ Vec<u8>),
 }
 
 impl RecvBuf {
@@ -59,18 +65,26 @@ impl RecvBuf {
         // SAFETY: a completion of this worker's ring handed the piece out,
         // and this RecvBuf is its only owner from now on.
         let ptr = worker.with_bufs(|pool| unsafe { pool.ptr(bid, offset, len) })?;
-        Ok(RecvBuf { ring: Some((worker.clone(), bid)), ptr, len, _spilled: Vec::new() })
+        Ok(RecvBuf { home: Home::Ring(worker.clone(), bid), ptr, len })
     }
 
     fn spilled(data: Vec<u8>) -> RecvBuf {
-        RecvBuf { ring: None, ptr: data.as_ptr(), len: data.len(), _spilled: data }
+        RecvBuf { ptr: data.as_ptr(), len: data.len(), home: Home::Heap(data) }
+    }
+
+    /// The ring buffer the bytes are in, if they are in the ring.
+    fn bid(&self) -> Option<u16> {
+        match self.home {
+            Home::Ring(_, bid) => Some(bid),
+            Home::Heap(_) => None,
+        }
     }
 
     /// The received bytes.
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `ptr` points at `len` received bytes: in ring buffer `bid`,
         // which the kernel does not touch until we recycle it in `drop`, or
-        // in `_spilled`, a heap allocation we own and never change.
+        // in `Home::Heap`, an allocation we own and never change.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -90,7 +104,7 @@ impl AsRef<[u8]> for RecvBuf {
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        let Some((worker, bid)) = self.ring.take() else { return };
+        let Home::Ring(worker, bid) = &self.home else { return };
         // At shutdown the driver may be busy draining; the ring then goes
         // away with it, so a buffer not handed back is no loss.
         if let Ok(mut driver) = worker.driver.try_borrow_mut()
@@ -99,17 +113,14 @@ impl Drop for RecvBuf {
             // SAFETY: one completion handed this piece of `bid` to this
             // RecvBuf, created once per completion and not clonable: this is
             // its only release.
-            unsafe { pool.release(bid) };
+            unsafe { pool.release(*bid) };
         }
     }
 }
 
 impl fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvBuf")
-            .field("bid", &self.ring.as_ref().map(|r| r.1))
-            .field("len", &self.len)
-            .finish()
+        f.debug_struct("RecvBuf").field("bid", &self.bid()).field("len", &self.len).finish()
     }
 }
 
@@ -127,10 +138,10 @@ unsafe impl IoBuf for RecvBuf {
         self.len
     }
     fn in_ring(&self) -> bool {
-        self.ring.is_some()
+        matches!(self.home, Home::Ring(..))
     }
     fn leave_ring(&mut self) {
-        if let Some((worker, _)) = &self.ring {
+        if let Home::Ring(worker, _) = &self.home {
             let _ = worker.with_bufs(|pool| pool.copied += 1);
             let copy = self.as_slice().to_vec();
             *self = RecvBuf::spilled(copy); // the old value's drop recycles the buffer
@@ -150,7 +161,7 @@ unsafe impl IoBuf for RecvBuf {
 pub struct RecvStream {
     fd: SharedFd,
     op: Option<Armed>,
-    limit: usize,
+    limit: u32,
     done: bool,
     /// The last receive ended in `ENOBUFS`: receive once into memory of
     /// the stream's own before arming on the ring again.
@@ -158,11 +169,11 @@ pub struct RecvStream {
     /// The size of the next receive into memory of our own: 4 KiB at
     /// first, doubled each time one comes back full, up to the ring's
     /// buffer size.
-    own_size: usize,
+    own_size: u32,
 }
 
 /// The first receive into memory of a stream's own takes up to this much.
-const FIRST_OWN_SIZE: usize = 4096;
+const FIRST_OWN_SIZE: u32 = 4096;
 
 /// What a stream has in flight.
 enum Armed {
@@ -179,7 +190,7 @@ impl RecvStream {
         RecvStream {
             fd,
             op: None,
-            limit: limit.max(1),
+            limit: limit.clamp(1, u32::MAX as usize) as u32,
             done: false,
             starved: false,
             own_size: FIRST_OWN_SIZE,
@@ -198,9 +209,15 @@ impl RecvStream {
             worker.with_bufs(|pool| (pool.low(), (pool.entries() / 2).max(1), pool.buf_size()))?;
         let fd = self.fd.clone();
         Ok(if starved || low {
-            Armed::Owned(Op::new(Recv::new(fd, Vec::with_capacity(self.own_size.min(size)))))
+            Armed::Owned(Op::new(Recv::new(
+                fd,
+                Vec::with_capacity((self.own_size as usize).min(size)),
+            )))
         } else {
-            Armed::Ring(MultiOp::with_limit(RecvMulti { fd }, self.limit.min(cap)), worker)
+            Armed::Ring(
+                MultiOp::with_limit(RecvMulti { fd }, (self.limit as usize).min(cap)),
+                worker,
+            )
         })
     }
 
@@ -268,7 +285,7 @@ impl RecvStream {
                 self.op = None; // the final completion: arm again next time
             }
             if let Some(data) = delivery.spilled {
-                return Poll::Ready(Some(Ok(RecvBuf::spilled(data))));
+                return Poll::Ready(Some(Ok(RecvBuf::spilled(data.into_vec()))));
             }
             if let Some(item) = self.completion(&worker, delivery.cqe, delivery.offset) {
                 return Poll::Ready(item);

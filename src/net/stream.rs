@@ -1,31 +1,8 @@
 //! The I/O methods every connected stream socket has (TCP and Unix), over
 //! the socket operations, written once and stamped onto each type.
 
-use std::io;
-
-use crate::buf::IoBuf;
-use crate::runtime::fd::SharedFd;
-
-use super::ops;
-
 /// Write all of `buf`, continuing after partial writes without copying.
-pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<()>, B) {
-    let total = buf.bytes_init();
-    let mut slice = buf.slice(..total);
-    let mut written = 0;
-    while written < total {
-        let (res, s) = ops::send(fd, slice).await;
-        let buf = s.into_inner();
-        match res {
-            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), buf),
-        }
-        slice = buf.slice(written..total);
-    }
-    (Ok(()), slice.into_inner())
-}
+pub(crate) use super::ops::write_all;
 
 /// Stamp the stream I/O methods onto a socket type with an `fd: SharedFd`.
 macro_rules! stream_io_methods {
@@ -59,11 +36,17 @@ macro_rules! stream_io_methods {
 
         /// Write all of `buf`, continuing after partial writes.
         ///
+        /// The future owns what it needs (the buffer and a handle on the
+        /// socket), so it does not borrow `self`.
+        ///
         /// # Errors
         ///
         /// The kernel's error, or `WriteZero` if the socket took nothing.
-        pub async fn write_all<B: $crate::buf::IoBuf>(&self, buf: B) -> (std::io::Result<()>, B) {
-            $crate::net::stream::write_all(&self.fd, buf).await
+        pub fn write_all<B: $crate::buf::IoBuf>(
+            &self,
+            buf: B,
+        ) -> impl std::future::Future<Output = (std::io::Result<()>, B)> + use<B> {
+            $crate::net::stream::write_all(&self.fd, buf)
         }
 
         /// Read into several buffers in order (`readv`). With no room in

@@ -68,7 +68,7 @@ pub(crate) struct Delivery {
     /// The data of a provided buffer that arrived past the op's unread
     /// bound, copied out so the buffer could go back to the ring at once
     /// (the cqe then names no buffer).
-    pub(crate) spilled: Option<Vec<u8>>,
+    pub(crate) spilled: Option<Box<[u8]>>,
 }
 
 enum Slot {
@@ -79,15 +79,56 @@ enum Slot {
     /// Multishot: completions queue up until taken; `finished` after the
     /// final one. At `limit` unread completions the op is cancelled
     /// (`paused`): its owner re-arms once it has read them.
-    Multi {
-        queue: VecDeque<Delivery>,
-        waker: Option<Waker>,
-        finished: bool,
-        limit: usize,
-        paused: bool,
-    },
+    Multi { queue: Deliveries, waker: Option<Waker>, finished: bool, limit: u32, paused: bool },
     /// The future is gone; the entry holds what the kernel may still touch.
     Orphaned(Box<dyn Orphan>),
+}
+
+/// A multishot op's unread completions, oldest first. The first waits in
+/// place, so the common case (one completion, taken before the next
+/// arrives) never allocates; a burst spills into a `VecDeque`, released
+/// again when the op's owner waits with nothing unread.
+#[derive(Default)]
+struct Deliveries {
+    first: Option<Delivery>,
+    more: VecDeque<Delivery>,
+}
+
+impl Deliveries {
+    fn push_back(&mut self, d: Delivery) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(d);
+        } else {
+            self.more.push_back(d);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Delivery> {
+        self.first.take().or_else(|| self.more.pop_front())
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Delivery> {
+        self.first.iter_mut().chain(self.more.iter_mut())
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Delivery> {
+        self.first.take().into_iter().chain(self.more.drain(..))
+    }
+
+    /// Free the spill queue's memory if it is empty.
+    fn shrink(&mut self) {
+        if self.more.is_empty() && self.more.capacity() > 0 {
+            self.more = VecDeque::new();
+        }
+    }
 }
 
 /// A worker's ring and in-flight operations.
@@ -225,10 +266,10 @@ impl Driver {
         };
         let slot = if multishot {
             Slot::Multi {
-                queue: VecDeque::new(),
+                queue: Deliveries::default(),
                 waker: None,
                 finished: false,
-                limit: usize::MAX,
+                limit: u32::MAX,
                 paused: false,
             }
         } else {
@@ -253,7 +294,7 @@ impl Driver {
     /// Bound the unread completions of multishot op `key` (backpressure).
     pub(crate) fn set_limit(&mut self, key: usize, max_unread: usize) {
         if let Slot::Multi { limit, .. } = &mut self.ops[key] {
-            *limit = max_unread.max(1);
+            *limit = max_unread.clamp(1, u32::MAX as usize) as u32;
         }
     }
 
@@ -295,6 +336,7 @@ impl Driver {
             self.remove_op(key);
             return Poll::Ready(None);
         }
+        queue.shrink(); // about to wait: an idle stream holds no queue memory
         if let Some(old) = set_waker(waker, cx) {
             self.graveyard.wakers.push(old);
         }
@@ -319,7 +361,7 @@ impl Driver {
             }
             Slot::Multi { queue, finished, waker: w, .. } => {
                 waker = w.take();
-                for d in queue.drain(..) {
+                for d in queue.drain() {
                     if let (Some(bid), Some(bufs)) = (d.cqe.buffer_id(), &mut self.bufs) {
                         owned.received(ring_bytes(bufs, bid, d.offset, &d.cqe));
                         // SAFETY: the completion handed this piece out; its
@@ -671,7 +713,7 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, offset: u32, done
         }
         Slot::Multi { queue, waker, finished, limit, paused } => {
             *finished = !cqe.has_more();
-            let over = queue.len() >= *limit;
+            let over = queue.len() >= *limit as usize;
             let delivery = match (cqe.buffer_id(), &mut done.bufs) {
                 // Past the bound the kernel overshot (it fills buffers until
                 // our cancel lands): copy the data out and give the buffer
@@ -686,7 +728,7 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, offset: u32, done
                 _ => Delivery { cqe, offset, spilled: None },
             };
             queue.push_back(delivery);
-            if !*finished && !*paused && queue.len() >= *limit {
+            if !*finished && !*paused && queue.len() >= *limit as usize {
                 *paused = true;
                 done.to_pause.push(key);
             }
@@ -721,8 +763,8 @@ fn ring_bytes<'a>(bufs: &'a BufPool, bid: u16, offset: u32, cqe: &Completion) ->
 /// Copy the piece of buffer `bid` that `cqe` handed out (at `offset`) out
 /// of the ring and release it.
 fn spill(bufs: &mut BufPool, bid: u16, offset: u32, cqe: Completion) -> Delivery {
-    let data = ring_bytes(bufs, bid, offset, &cqe).to_vec();
-    let data = (!data.is_empty()).then_some(data); // an empty one carries nothing
+    let data = ring_bytes(bufs, bid, offset, &cqe);
+    let data = (!data.is_empty()).then(|| data.into()); // an empty one carries nothing
     // SAFETY: this completion handed the piece out and nothing else has
     // seen it; we copied it, and release it once.
     unsafe { bufs.release(bid) };

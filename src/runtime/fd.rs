@@ -37,7 +37,9 @@ struct Inner {
     /// `RecvStream` or read had received ahead of its reader. The next
     /// read or `recv_stream` takes them first, so switching styles (or
     /// giving up on a read) loses no byte.
-    stash: RefCell<VecDeque<Vec<u8>>>,
+    /// Boxed, and `None` while empty: every socket has one, few use it.
+    #[allow(clippy::box_collection)] // one word while empty, for every socket
+    stash: RefCell<Option<Box<VecDeque<Vec<u8>>>>>,
 }
 
 impl SharedFd {
@@ -51,7 +53,7 @@ impl SharedFd {
     /// is kept already).
     pub(crate) fn stash(&self, data: &[u8]) {
         if !data.is_empty() {
-            self.inner.stash.borrow_mut().push_back(data.to_vec());
+            self.inner.stash.borrow_mut().get_or_insert_default().push_back(data.to_vec());
         }
     }
 
@@ -59,24 +61,29 @@ impl SharedFd {
     /// was received first).
     pub(crate) fn stash_front(&self, data: &[u8]) {
         if !data.is_empty() {
-            self.inner.stash.borrow_mut().push_front(data.to_vec());
+            self.inner.stash.borrow_mut().get_or_insert_default().push_front(data.to_vec());
         }
     }
 
     /// Whether received bytes wait here for a reader.
     pub(crate) fn has_stash(&self) -> bool {
-        !self.inner.stash.borrow().is_empty()
+        self.inner.stash.borrow().is_some()
     }
 
     /// The oldest kept bytes, at most `max` of them (the rest stay first).
     pub(crate) fn take_stash(&self, max: usize) -> Option<Vec<u8>> {
-        let mut stash = self.inner.stash.borrow_mut();
+        let mut kept = self.inner.stash.borrow_mut();
+        let stash = kept.as_mut()?;
         let front = stash.front_mut()?;
         if front.len() > max {
             let rest = front.split_off(max);
             return Some(std::mem::replace(front, rest));
         }
-        stash.pop_front()
+        let data = stash.pop_front();
+        if stash.is_empty() {
+            *kept = None;
+        }
+        data
     }
 
     pub(crate) fn raw(&self) -> RawFd {

@@ -81,7 +81,10 @@ pin_project_lite::pin_project! {
         // (under `catch_unwind`) when it ends or is aborted.
         #[pin]
         future: Option<F>,
-        state: CancelOnDrop<F::Output>,
+        // `None` once the handle is gone (a detached task): nobody can
+        // abort the task or read its output then, so the state is freed
+        // rather than held for the task's whole life.
+        state: Option<CancelOnDrop<F::Output>>,
     }
 }
 
@@ -106,9 +109,15 @@ impl<T> CancelOnDrop<T> {
             return self.0.finish(result);
         }
         self.0.finished.store(true, Ordering::Release);
-        if catch_unwind(AssertUnwindSafe(|| drop(result))).is_err() {
-            tracing::warn!("the output of a detached task panicked while dropped");
-        }
+        drop_detached(result);
+    }
+}
+
+/// Drop the result of a task nobody awaits, catching a panic in its drop
+/// rather than unwinding through the worker.
+fn drop_detached<T>(result: Result<T, JoinError>) {
+    if catch_unwind(AssertUnwindSafe(|| drop(result))).is_err() {
+        tracing::warn!("the output of a detached task panicked while dropped");
     }
 }
 
@@ -134,6 +143,14 @@ impl<T> CancelOnDrop<T> {
     }
 }
 
+impl<T> CancelOnDrop<T> {
+    /// Whether the task's handle is gone: nothing else holds the state,
+    /// and nothing can take it again (only a handle hands it out).
+    fn detached(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+    }
+}
+
 impl<T> Drop for CancelOnDrop<T> {
     fn drop(&mut self) {
         if !self.0.finished.load(Ordering::Acquire) {
@@ -144,7 +161,7 @@ impl<T> Drop for CancelOnDrop<T> {
 
 impl<F: Future> TaskFuture<F> {
     pub(crate) fn new(future: F, state: CancelOnDrop<F::Output>) -> Self {
-        TaskFuture { future: Some(future), state }
+        TaskFuture { future: Some(future), state: Some(state) }
     }
 }
 
@@ -153,11 +170,11 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        if this.state.is_aborted() {
+        if let Some(state) = this.state.as_ref().filter(|s| s.is_aborted()) {
             // Dropped here, so that a panic in its drop is the task's
             // panic, not the worker's.
             let dropped = catch_unwind(AssertUnwindSafe(|| this.future.set(None)));
-            this.state.complete(Err(match dropped {
+            state.complete(Err(match dropped {
                 Ok(()) => JoinError(Repr::Cancelled),
                 Err(panic) => JoinError(Repr::Panic(Mutex::new(panic))),
             }));
@@ -169,16 +186,27 @@ impl<F: Future> Future for TaskFuture<F> {
             None => Poll::Pending, // finished; not polled again
         }));
         let result = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                if this.state.as_ref().is_some_and(CancelOnDrop::detached) {
+                    // Marked finished first, so its drop reports nothing.
+                    let state = this.state.take().expect("checked above");
+                    state.0.finished.store(true, Ordering::Release);
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(out)) => Ok(out),
             Err(panic) => Err(JoinError(Repr::Panic(Mutex::new(panic)))),
         };
         // Whatever the future still holds goes now, its panic caught too.
         let dropped = catch_unwind(AssertUnwindSafe(|| future.set(None)));
-        this.state.complete(match (result, dropped) {
+        let result = match (result, dropped) {
             (Ok(_), Err(panic)) => Err(JoinError(Repr::Panic(Mutex::new(panic)))),
             (result, _) => result,
-        });
+        };
+        match this.state {
+            Some(state) => state.complete(result),
+            None => drop_detached(result),
+        }
         Poll::Ready(())
     }
 }

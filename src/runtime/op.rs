@@ -53,6 +53,18 @@ impl<T: OpData> Op<T> {
     pub(crate) fn new(data: T) -> Op<T> {
         Op { key: None, data: Some(data) }
     }
+
+    /// The data of an op never submitted (never polled); `None` once
+    /// submitted.
+    pub(crate) fn unsubmitted(&self) -> Option<&T> {
+        if self.key.is_some() { None } else { self.data.as_ref() }
+    }
+
+    /// The data of an op never submitted, to give back without running
+    /// it; `None` once submitted.
+    pub(crate) fn take_unsubmitted(&mut self) -> Option<T> {
+        if self.key.is_some() { None } else { self.data.take() }
+    }
 }
 
 /// Queue `data`'s SQE on the current worker; on failure, the error as a

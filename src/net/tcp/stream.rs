@@ -215,8 +215,11 @@ impl OwnedWriteHalf {
     /// # Errors
     ///
     /// As [`TcpStream::write_all`].
-    pub async fn write_all<B: crate::buf::IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        crate::net::stream::write_all(&self.fd, buf).await
+    pub fn write_all<B: crate::buf::IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl std::future::Future<Output = (io::Result<()>, B)> + use<B> {
+        crate::net::stream::write_all(&self.fd, buf)
     }
 
     /// Shut down the write side (the peer reads end of stream).
