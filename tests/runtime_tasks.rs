@@ -340,6 +340,15 @@ fn a_yielding_task_is_polled_once_per_tick() {
     });
 }
 
+/// Sets its flag when dropped.
+struct SetOnDrop(Rc<Cell<bool>>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
 /// Panics when dropped.
 struct PanicOnDrop;
 
@@ -466,7 +475,17 @@ fn a_detached_tasks_output_panicking_in_drop_does_not_panic_block_on() {
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             rt.block_on(async {
                 drop(corering::spawn(async { PanicOnDrop }));
-                sleep(Duration::from_millis(10)).await;
+                // One that waits first: it lets go of its join state at
+                // that wait, so its output is dropped another way.
+                let dropped = Rc::new(Cell::new(false));
+                let flag = dropped.clone();
+                drop(corering::spawn(async move {
+                    sleep(Duration::from_millis(1)).await;
+                    (PanicOnDrop, SetOnDrop(flag))
+                }));
+                while !dropped.get() {
+                    sleep(Duration::from_millis(1)).await;
+                }
                 7
             })
         }));
