@@ -46,5 +46,6 @@ pub mod uring;
 pub use corering_macros::{main, test};
 pub use runtime::{
     Builder, Faults, Handle, JoinError, JoinHandle, Metrics, Runtime, TryCurrentError, YieldNow,
-    metrics, spawn, spawn_blocking, spawn_on, spawn_on_all, worker_count, worker_id, yield_now,
+    metrics, ring_setup_flags, spawn, spawn_blocking, spawn_on, spawn_on_all, worker_count,
+    worker_id, yield_now,
 };

@@ -33,7 +33,7 @@
 //!
 //! # Kernels
 //!
-//! corering targets Linux 6.1 and later, where every opcode below exists.
+//! corering targets Linux 6.0 and later, where every opcode below exists.
 //! On an older kernel that still runs the ring, a call whose opcode is
 //! missing fails with `Unsupported`, naming the opcode and the kernel that
 //! has it (the ring is probed only when the kernel answers `EINVAL`).

@@ -60,6 +60,11 @@ pub struct Faults {
     /// Worker `n` (of a multi-worker runtime, `n > 0`) panics in its loop,
     /// outside any task, as a bug in the runtime would.
     pub panic_in_worker: Option<usize>,
+    /// Use none of the kernel features the runtime can do without: no
+    /// `SINGLE_ISSUER`, `DEFER_TASKRUN`, `COOP_TASKRUN`, `SUBMIT_ALL` or
+    /// registered ring fd, and a buffer ring of whole buffers. What is
+    /// left is what the oldest supported kernel must have.
+    pub baseline_kernel: bool,
 }
 
 impl Default for Builder {

@@ -188,6 +188,15 @@ pub(crate) fn new_worker(b: &Builder, index: usize) -> io::Result<Rc<Worker>> {
     let mut ring = b.ring.clone();
     ring.entries(b.entries);
     ring.cq_entries(b.cq_entries.unwrap_or(b.entries * 2));
+    let mut bufs = b.bufs;
+    if b.faults.baseline_kernel {
+        ring.single_issuer(false)
+            .defer_taskrun(false)
+            .coop_taskrun(false)
+            .submit_all(false)
+            .register_ring_fd(false);
+        bufs.incremental = false;
+    }
     let ring = if b.faults.setup_enomem {
         let enomem = io::Error::from_raw_os_error(libc::ENOMEM);
         return Err(crate::uring::setup::explain(enomem, None));
@@ -195,7 +204,7 @@ pub(crate) fn new_worker(b: &Builder, index: usize) -> io::Result<Rc<Worker>> {
         ring.build()?
     };
     let inbox = Remote::new(std::os::fd::AsFd::as_fd(&ring))?;
-    let driver = Driver::new(ring, inbox.0.eventfd(), b.bufs, b.faults);
+    let driver = Driver::new(ring, inbox.0.eventfd(), bufs, b.faults);
     Ok(Rc::new(Worker::new(driver, inbox, index, b.event_budget, b.timer_resolution)))
 }
 
@@ -554,4 +563,11 @@ const _: () = {
 /// A snapshot of the current worker's counters, or `None` outside a runtime.
 pub fn metrics() -> Option<Metrics> {
     context::current().map(|w| w.metrics())
+}
+
+/// The current worker's ring setup flags (`IORING_SETUP_*` the kernel
+/// granted), or `None` outside a runtime. For tests of the fallbacks.
+#[doc(hidden)]
+pub fn ring_setup_flags() -> Option<u32> {
+    context::current().map(|w| w.driver.borrow().ring.setup_flags())
 }

@@ -210,7 +210,7 @@ pub(crate) fn explain(err: io::Error, disabled: Option<u32>) -> io::Error {
     let Some(errno) = err.raw_os_error() else { return err };
     let msg = match (errno, disabled) {
         (libc::ENOSYS, _) => "io_uring is not available: this kernel has no io_uring_setup \
-             (ENOSYS); corering needs Linux 6.1 or newer built with CONFIG_IO_URING"
+             (ENOSYS); corering needs Linux 6.0 or newer built with CONFIG_IO_URING"
             .to_string(),
         (libc::EPERM, Some(2)) => "io_uring is disabled by kernel.io_uring_disabled=2; set it \
              to 0 (sysctl -w kernel.io_uring_disabled=0) or run where io_uring is allowed"
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn errors_say_which_and_what_to_do() {
-        assert!(msg(libc::ENOSYS, None).contains("Linux 6.1"));
+        assert!(msg(libc::ENOSYS, None).contains("Linux 6.0"));
         assert!(msg(libc::EPERM, Some(2)).contains("kernel.io_uring_disabled=2"));
         assert!(msg(libc::EPERM, Some(1)).contains("io_uring_group"));
         assert!(msg(libc::EPERM, Some(0)).contains("seccomp"));
