@@ -118,3 +118,48 @@ fn held_pieces_survive_the_ring_turning_over_many_times() {
         });
     });
 }
+
+/// An unread stream pauses at its bound in bytes too (its limit times
+/// 4 KiB), not only in completions: an incremental ring's pieces are up to
+/// 64 KiB each, and sixteen of them would be a megabyte held per stalled
+/// reader. Everything still arrives, in order, once it reads.
+#[test]
+fn an_unread_stream_pauses_at_its_byte_bound() {
+    if !incremental_rings() {
+        println!("skipped: this kernel has no incremental buffer rings (Linux < 6.12)");
+        return;
+    }
+    bounded(Duration::from_secs(60), || {
+        let rt = Runtime::builder().pin(false).build().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let (conn, mut peer) = pair(&listener).await;
+            let mut recv = conn.recv_stream_with_limit(16);
+            // Arm it, then leave it unread while 512 KiB arrive.
+            let armed = corering::time::timeout(Duration::from_millis(1), recv.next()).await;
+            assert!(armed.is_err());
+            let in_flight = corering::metrics().unwrap().ops_in_flight;
+            let data = pattern(5, 512 * 1024);
+            let sent = data.clone();
+            let writer = std::thread::spawn(move || {
+                for chunk in sent.chunks(64 * 1024) {
+                    peer.write_all(chunk).unwrap();
+                }
+                peer
+            });
+            corering::time::sleep(Duration::from_millis(200)).await;
+            let m = corering::metrics().unwrap();
+            assert_eq!(
+                m.ops_in_flight,
+                in_flight - 1,
+                "the receive should have paused at 64 KiB (its op ended): {m:?}"
+            );
+            let mut got = Vec::new();
+            while got.len() < data.len() {
+                got.extend_from_slice(&recv.next().await.unwrap().unwrap());
+            }
+            assert!(got == data, "bytes differ after the pause");
+            drop(writer.join().unwrap());
+        });
+    });
+}

@@ -92,10 +92,30 @@ enum Slot {
 struct Deliveries {
     first: Option<Delivery>,
     more: VecDeque<Delivery>,
+    /// Bytes received in them.
+    bytes: usize,
+}
+
+/// A multishot op's unread bound of `limit` completions is also one of
+/// `limit` times this many bytes, so an incremental ring's large pieces
+/// hold no more unread data than whole 4 KiB buffers did.
+const UNREAD_BYTES_PER_COMPLETION: usize = 4096;
+
+impl Delivery {
+    fn len(&self) -> usize {
+        self.spilled.as_ref().map_or(self.cqe.raw_result().max(0) as usize, |d| d.len())
+    }
 }
 
 impl Deliveries {
+    /// At or past the bound of `limit` completions (or their bytes).
+    fn full(&self, limit: u32) -> bool {
+        self.len() >= limit as usize
+            || self.bytes >= (limit as usize).saturating_mul(UNREAD_BYTES_PER_COMPLETION)
+    }
+
     fn push_back(&mut self, d: Delivery) {
+        self.bytes += d.len();
         if self.first.is_none() && self.more.is_empty() {
             self.first = Some(d);
         } else {
@@ -104,7 +124,9 @@ impl Deliveries {
     }
 
     fn pop_front(&mut self) -> Option<Delivery> {
-        self.first.take().or_else(|| self.more.pop_front())
+        let d = self.first.take().or_else(|| self.more.pop_front())?;
+        self.bytes -= d.len();
+        Some(d)
     }
 
     fn len(&self) -> usize {
@@ -120,6 +142,7 @@ impl Deliveries {
     }
 
     fn drain(&mut self) -> impl Iterator<Item = Delivery> {
+        self.bytes = 0;
         self.first.take().into_iter().chain(self.more.drain(..))
     }
 
@@ -713,7 +736,7 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, offset: u32, done
         }
         Slot::Multi { queue, waker, finished, limit, paused } => {
             *finished = !cqe.has_more();
-            let over = queue.len() >= *limit as usize;
+            let over = queue.full(*limit);
             let delivery = match (cqe.buffer_id(), &mut done.bufs) {
                 // Past the bound the kernel overshot (it fills buffers until
                 // our cancel lands): copy the data out and give the buffer
@@ -728,7 +751,7 @@ fn complete(ops: &mut Slab<Slot>, key: usize, cqe: Completion, offset: u32, done
                 _ => Delivery { cqe, offset, spilled: None },
             };
             queue.push_back(delivery);
-            if !*finished && !*paused && queue.len() >= *limit as usize {
+            if !*finished && !*paused && queue.full(*limit) {
                 *paused = true;
                 done.to_pause.push(key);
             }
