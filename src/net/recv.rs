@@ -27,7 +27,8 @@ use crate::uring::Completion;
 use super::ops::{Recv, RecvMulti};
 
 /// Unread buffers one stream may hold before its receive is paused (never
-/// more than half the worker's buffer ring).
+/// more than half the worker's buffer ring), and, times 4 KiB, the unread
+/// bytes it may hold.
 pub const DEFAULT_RECV_LIMIT: usize = 32;
 
 /// Received bytes in a buffer of the worker's ring; dropping it gives the

@@ -88,7 +88,8 @@ macro_rules! stream_io_methods {
         }
 
         /// As [`recv_stream`](Self::recv_stream), holding at most `limit`
-        /// unread buffers before the receive pauses.
+        /// unread buffers (and `limit` × 4 KiB unread bytes) before the
+        /// receive pauses.
         pub fn recv_stream_with_limit(&self, limit: usize) -> $crate::net::RecvStream {
             $crate::net::RecvStream::new(self.fd.clone(), limit)
         }
