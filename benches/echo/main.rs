@@ -262,7 +262,7 @@ fn main() -> ExitCode {
             conns: conns.unwrap_or(qc),
             modes: modes.unwrap_or(vec![matrix::Mode::PingPong, matrix::Mode::Pipelined]),
             rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
-            duration: duration.unwrap_or(Duration::from_millis(if quick { 300 } else { 1000 })),
+            duration: duration.unwrap_or(Duration::from_millis(if quick { 300 } else { 500 })),
             csv,
         });
     }

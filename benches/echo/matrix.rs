@@ -118,7 +118,7 @@ fn raise_nofile(need: u64) -> Result<(), String> {
             lim = raised;
         }
     }
-    if (lim.rlim_cur as u64) < need {
+    if lim.rlim_cur < need {
         return Err(format!(
             "the open-file limit is {} (hard {}), and this matrix needs {need} (two fds per \
              connection, load generator and server in one process, plus slack): raise it \
@@ -614,7 +614,7 @@ pub fn run(opts: Options) -> ExitCode {
                             Ok(res) => {
                                 println!(
                                     "  {:<9} {conns:>4} x {:>5} round {r} {:<8} {:>9.0} msgs/s \
-                                     server {:>5.1}% CPU {:>6.2} us/msg  loadgen {:>5.1}% CPU",
+                                     server {:>5.1}% CPU {:>6.2} us/msg  loadgen {:>5.1}% CPU  wall {:.2} s",
                                     mode.name(),
                                     size_name(size),
                                     server.name,
@@ -622,6 +622,7 @@ pub fn run(opts: Options) -> ExitCode {
                                     res.server_cpu / res.wall * 100.0,
                                     res.server_cpu * 1e6 / res.msgs.max(1e-9),
                                     res.loadgen_cpu / res.wall * 100.0,
+                                    res.wall,
                                 );
                                 sums[i].add(&res);
                             }
