@@ -471,13 +471,13 @@ fn print_table(rounds: usize, secs: f64, cells: &[Row]) {
         "medians of {rounds} round(s) of {secs:.1} s; rs = corering recv_stream, own = corering \
          owned Vec, tk = tokio current_thread, raw = corering::uring loop; us/m = server CPU \
          us per message; x/tk = msgs/s over tokio's; cpu/raw, cpu/tk = us/m over raw's, \
-         tokio's; srv%, lg% = server's and load generator's CPU use; gen = '*' when the load \
-         generator used >= {BOUND:.0}% of its thread in some server's rounds (it, not the \
-         server, set the pace)"
+         tokio's; srv%, lg% = server's and load generator's CPU use (medians), lg% marked '*' \
+         where the load generator used >= {BOUND:.0}% of its thread: there it, not the \
+         server, set the pace; gen = '*' if any server's was"
     );
     println!(
         "{:<9} {:>5} {:>5} | {:>9} {:>9} {:>9} {:>9} | {:>5} {:>5} {:>5} | {:>7} {:>7} {:>7} \
-         {:>7} | {:>6} {:>6} | {:>5} {:>5} | {:>15} | {:>15} | gen",
+         {:>7} | {:>6} {:>6} | {:>5} {:>5} | {:>16} | {:>20} | gen",
         "mode",
         "conns",
         "size",
@@ -502,11 +502,14 @@ fn print_table(rounds: usize, secs: f64, cells: &[Row]) {
     for c in cells {
         let x = |i: usize| c.rate[i] / c.rate[TK];
         let cr = |i: usize, j: usize| c.us[i] / c.us[j];
-        let pct = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join("/");
+        let pct = |v: &[f64], mark: bool| {
+            let star = |x: f64| if mark && x >= BOUND { "*" } else { "" };
+            v.iter().map(|&x| format!("{x:.0}{}", star(x))).collect::<Vec<_>>().join("/")
+        };
         let bound = c.lg.iter().any(|&l| l >= BOUND);
         println!(
             "{:<9} {:>5} {:>5} | {} | {:>5.2} {:>5.2} {:>5.2} | {} | {:>6.2} {:>6.2} | {:>5.2} \
-             {:>5.2} | {:>15} | {:>15} | {}",
+             {:>5.2} | {:>16} | {:>20} | {}",
             c.mode.name(),
             c.conns,
             size_name(c.size),
@@ -519,8 +522,8 @@ fn print_table(rounds: usize, secs: f64, cells: &[Row]) {
             cr(1, RAW),
             cr(0, TK),
             cr(1, TK),
-            pct(&c.srv),
-            pct(&c.lg),
+            pct(&c.srv, false),
+            pct(&c.lg, true),
             if bound { "*" } else { "" },
         );
     }
