@@ -24,6 +24,15 @@
 //!   connection a task, ping-pong (write one message, read exactly as many
 //!   bytes back, compare), for a fixed time per round.
 //!
+//! `--matrix` runs the matrix of issue 10 instead (see `matrix.rs` and
+//! docs/benchmarks.md): message sizes 64 B to 1 MiB x 1 to 4096
+//! connections x ping-pong and pipelined (depth 8), four single-thread
+//! servers on CPU 0 (corering `recv_stream`, corering owned `Vec`, tokio,
+//! and a raw loop on `corering::uring` alone, `raw.rs`), 3 rounds of 0.5 s
+//! per server and cell. `--sizes`, `--conns`, `--modes` pick a slice,
+//! `--csv PATH` writes every cell; `--matrix --quick` is one 16 x 1 KiB
+//! cell per mode, one short round each.
+//!
 //! With `--workers 2`, three servers of two threads each, every server
 //! thread pinned, thread i to the i-th allowed CPU (when there are two):
 //!

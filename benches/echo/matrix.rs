@@ -32,7 +32,11 @@ use corering::buf::IoBuf;
 use corering::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
-use crate::STALL;
+/// How long a round may go without a byte echoed before it is called a
+/// stall: longer than the default run's, as at 4096 connections x 1 MiB
+/// the kernel's TCP memory pressure drops segments and one connection can
+/// sit out retransmission back-off for seconds.
+const STALL: Duration = Duration::from_secs(30);
 use crate::raw::start_raw_server;
 use crate::servers::{Server, Style, start_corering_server, start_tokio_server, thread_cpu};
 
@@ -370,11 +374,18 @@ async fn round(
             (last_total, last_change) = (now, Instant::now());
         } else if last_change.elapsed() >= STALL {
             let unfinished = plan.progress.iter().filter(|p| p.finished.get().is_none()).count();
+            let stuck: Vec<(usize, u64)> = (plan.progress.iter().enumerate())
+                .filter(|(_, p)| p.finished.get().is_none())
+                .map(|(c, p)| (c, p.bytes.get()))
+                .take(5)
+                .collect();
             return Err(format!(
                 "{what}: STALL: no byte echoed for {STALL:?}, {:.2} s into the round; {now} \
-                 bytes echoed; {unfinished} connections unfinished; server holds {} connections",
+                 bytes echoed; {unfinished} connections unfinished (e.g. {stuck:?}: bytes \
+                 echoed); server holds {} connections; server metrics: {:?}",
                 start.elapsed().as_secs_f64(),
                 server.live(),
+                server.metrics().await,
             ));
         }
     }
@@ -408,6 +419,26 @@ async fn round(
         loadgen_cpu: l1 - l0,
         sqes: sum(&m0).zip(sum(&m1)).map(|(a, b)| b - a),
     })
+}
+
+/// TCP counters of `/proc/net/netstat` that tell of the kernel's memory
+/// pressure (machine-wide: other processes' connections count too).
+const TCP_COUNTERS: [&str; 4] =
+    ["TCPMemoryPressures", "TCPRcvQDrop", "TCPTimeouts", "TCPLossProbes"];
+
+fn tcp_counters() -> Vec<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = vec![0; TCP_COUNTERS.len()];
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+            if let Some(i) = TCP_COUNTERS.iter().position(|c| *c == name) {
+                out[i] = value.parse().unwrap_or(0);
+            }
+        }
+    }
+    out
 }
 
 // ---- the table ----
@@ -592,7 +623,7 @@ pub fn run(opts: Options) -> ExitCode {
         NAMES.join(", "),
         opts.rounds,
     );
-    let t0 = Instant::now();
+    let (t0, tcp0) = (Instant::now(), tcp_counters());
     let mut cells = Vec::new();
     for &mode in &opts.modes {
         for &size in &opts.sizes {
@@ -652,6 +683,10 @@ pub fn run(opts: Options) -> ExitCode {
     }
     print_table(opts.rounds, secs, &cells);
     println!("matrix took {:.0} s", t0.elapsed().as_secs_f64());
+    let tcp: Vec<String> = (TCP_COUNTERS.iter().zip(tcp_counters().iter().zip(tcp0)))
+        .map(|(name, (b, a))| format!("{name} +{}", b.saturating_sub(a)))
+        .collect();
+    println!("kernel TCP counters over the run (machine-wide): {}", tcp.join(", "));
     if let Some(path) = &opts.csv {
         match write_csv(path, opts.rounds, secs, &cells) {
             Ok(()) => println!("wrote {path}"),
