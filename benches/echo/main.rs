@@ -24,6 +24,15 @@
 //!   connection a task, ping-pong (write one message, read exactly as many
 //!   bytes back, compare), for a fixed time per round.
 //!
+//! `--matrix` runs the matrix of issue 10 instead (see `matrix.rs` and
+//! docs/benchmarks.md): message sizes 64 B to 1 MiB x 1 to 4096
+//! connections x ping-pong and pipelined (depth 8), four single-thread
+//! servers on CPU 0 (corering `recv_stream`, corering owned `Vec`, tokio,
+//! and a raw loop on `corering::uring` alone, `raw.rs`), 3 rounds of 0.5 s
+//! per server and cell. `--sizes`, `--conns`, `--modes` pick a slice,
+//! `--csv PATH` writes every cell; `--matrix --quick` is one 16 x 1 KiB
+//! cell per mode, one short round each.
+//!
 //! With `--workers 2`, three servers of two threads each, every server
 //! thread pinned, thread i to the i-th allowed CPU (when there are two):
 //!
@@ -68,6 +77,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod load;
+mod matrix;
+mod raw;
 mod servers;
 
 use std::process::ExitCode;
@@ -75,8 +86,9 @@ use std::time::Duration;
 
 use common::allowed_cpus;
 use load::{Round, round};
+use matrix::{CONNS, SIZES};
 use servers::{
-    Server, gettid, start_corering_server, start_tokio_ct_servers, start_tokio_mt_server,
+    Server, Style, gettid, start_corering_server, start_tokio_ct_servers, start_tokio_mt_server,
     start_tokio_server,
 };
 
@@ -187,22 +199,47 @@ fn print_table(rounds: usize, names: &[&str], table: &[(usize, usize, Vec<Summar
 fn main() -> ExitCode {
     let usage = "usage: echo [--quick] [--rounds N] [--secs S] [--cell CONNSxSIZE] \
                  [--workers 1|2] [--server NAME] [--rate MSGS_PER_SEC] [--serve NAME]\n\
-                 NAME: corering|tokio, or with --workers 2 corering|tokio-mt|tokio-ct";
-    let (mut rounds, mut duration, mut workers) = (5, Duration::from_millis(1500), 1);
+                 NAME: corering|tokio, or with --workers 2 corering|tokio-mt|tokio-ct\n\
+                 matrix: echo --matrix [--quick] [--sizes 64,1024,..] [--conns 1,16,..] \
+                 [--modes pingpong,pipelined] [--rounds N] [--secs S] [--csv PATH]";
+    let (mut quick, mut rounds, mut duration, mut workers) = (false, None, None, 1);
     let (mut cells, mut only, mut rate, mut serve) = (CELLS.to_vec(), None, None, None);
+    let (mut matrix, mut sizes, mut conns, mut modes, mut csv) = (false, None, None, None, None);
+    let list = |v: String| -> Option<Vec<usize>> {
+        let v: Option<Vec<usize>> = v.split(',').map(|s| s.trim().parse().ok()).collect();
+        v.filter(|v| !v.is_empty() && v.iter().all(|&n| n > 0))
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_default();
         match arg.as_str() {
-            "--quick" => (rounds, duration) = (1, Duration::from_millis(300)),
+            "--quick" => quick = true,
             "--rounds" => match value().parse() {
-                Ok(n) if n > 0 => rounds = n,
+                Ok(n) if n > 0 => rounds = Some(n),
                 _ => return bad_args(usage),
             },
             "--secs" => match value().parse::<f64>() {
-                Ok(s) if s > 0.0 && s < 3600.0 => duration = Duration::from_secs_f64(s),
+                Ok(s) if s > 0.0 && s < 3600.0 => duration = Some(Duration::from_secs_f64(s)),
                 _ => return bad_args(usage),
             },
+            "--matrix" => matrix = true,
+            "--sizes" => match list(value()) {
+                Some(v) => sizes = Some(v),
+                None => return bad_args(usage),
+            },
+            "--conns" => match list(value()) {
+                Some(v) => conns = Some(v),
+                None => return bad_args(usage),
+            },
+            "--modes" => {
+                let v: Option<Vec<matrix::Mode>> =
+                    value().split(',').map(matrix::Mode::parse).collect();
+                match v {
+                    Some(v) if !v.is_empty() => modes = Some(v),
+                    _ => return bad_args(usage),
+                }
+            }
+            "--csv" => csv = Some(value()),
             "--cell" => match value().split_once('x').map(|(c, s)| (c.parse(), s.parse())) {
                 Some((Ok(c), Ok(s))) if c > 0 && s > 0 => cells = vec![(c, s)],
                 _ => return bad_args(usage),
@@ -221,6 +258,29 @@ fn main() -> ExitCode {
             other => eprintln!("echo bench: ignoring argument {other:?}"),
         }
     }
+    if matrix {
+        if workers != 1 || only.is_some() || serve.is_some() || rate.is_some() {
+            eprintln!("echo bench: --matrix takes no --workers, --server, --serve or --rate");
+            return bad_args(usage);
+        }
+        // `--quick`: one small cell per mode with every server, seconds long.
+        let (qs, qc) =
+            if quick { (vec![1024], vec![16]) } else { (SIZES.to_vec(), CONNS.to_vec()) };
+        return matrix::run(matrix::Options {
+            sizes: sizes.unwrap_or(qs),
+            conns: conns.unwrap_or(qc),
+            modes: modes.unwrap_or(vec![matrix::Mode::PingPong, matrix::Mode::Pipelined]),
+            rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
+            duration: duration.unwrap_or(Duration::from_millis(if quick { 300 } else { 500 })),
+            csv,
+        });
+    }
+    if sizes.is_some() || conns.is_some() || modes.is_some() || csv.is_some() {
+        eprintln!("echo bench: --sizes, --conns, --modes and --csv go with --matrix");
+        return bad_args(usage);
+    }
+    let rounds = rounds.unwrap_or(if quick { 1 } else { 5 });
+    let duration = duration.unwrap_or(Duration::from_millis(if quick { 300 } else { 1500 }));
     let names: &[&str] =
         if workers == 1 { &["corering", "tokio"] } else { &["corering", "tokio-mt", "tokio-ct"] };
     if only.iter().chain(&serve).any(|n| !names.contains(&n.as_str())) {
@@ -229,7 +289,7 @@ fn main() -> ExitCode {
     let cpus = allowed_cpus();
     let pin = (cpus.len() >= 2).then(|| [cpus[0], cpus[1]]);
     let start = |name: &str| match name {
-        "corering" => start_corering_server(workers, pin.is_some()),
+        "corering" => start_corering_server(workers, pin.is_some(), Style::RecvStream),
         "tokio" => start_tokio_server(),
         "tokio-mt" => start_tokio_mt_server(pin),
         _ => start_tokio_ct_servers(pin),

@@ -84,7 +84,7 @@ pub fn gettid() -> i32 {
 }
 
 /// Pin the calling thread to `cpu`.
-fn pin_thread(cpu: usize) -> io::Result<()> {
+pub fn pin_thread(cpu: usize) -> io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes bit
     // `cpu` (< CPU_SETSIZE, checked); sched_setaffinity reads one set.
     unsafe {
@@ -120,6 +120,17 @@ struct MetricsPort {
 }
 
 impl Server {
+    /// A server of one thread and one listener, without corering metrics.
+    pub fn plain(
+        name: &'static str,
+        addr: SocketAddr,
+        tid: i32,
+        live: Arc<AtomicUsize>,
+        errors: Arc<AtomicUsize>,
+    ) -> Server {
+        Server { name, addr, tids: vec![tid], live: vec![live], errors, metrics: None }
+    }
+
     /// Each worker's metrics, each taken on its own thread.
     pub async fn metrics(&self) -> Option<Vec<corering::Metrics>> {
         let port = self.metrics.as_ref()?;
@@ -162,7 +173,7 @@ impl Drop for LiveGuard {
     }
 }
 
-fn server_error(name: &str, errors: &AtomicUsize, what: &str, e: &io::Error) {
+pub fn server_error(name: &str, errors: &AtomicUsize, what: &str, e: &io::Error) {
     if errors.fetch_add(1, Ordering::SeqCst) < 10 {
         eprintln!("{name} server: {what}: {e}");
     }
@@ -172,14 +183,73 @@ fn counters(n: usize) -> Vec<Arc<AtomicUsize>> {
     (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect()
 }
 
-/// corering's accept loop: a task per connection, `recv_stream`, each
-/// `RecvBuf` written straight back.
-async fn serve_corering(listener: TcpListener, live: Arc<AtomicUsize>, e: Arc<AtomicUsize>) {
+/// How a corering server echoes a connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `recv_stream`, each `RecvBuf` written straight back (examples/echo.rs).
+    RecvStream,
+    /// `read` into one owned 64 KiB `Vec`, `write_all` of what was read
+    /// (examples/echo_buffers.rs).
+    Owned,
+}
+
+impl Style {
+    fn name(self) -> &'static str {
+        match self {
+            Style::RecvStream => "corering",
+            Style::Owned => "cr-owned",
+        }
+    }
+}
+
+/// `recv_stream`: each `RecvBuf` written straight back.
+async fn echo_recv_stream(stream: corering::net::TcpStream, errors: &AtomicUsize) {
+    let mut recv = stream.recv_stream();
+    while let Some(chunk) = recv.next().await {
+        let buf = match chunk {
+            Ok(buf) => buf,
+            Err(err) => return server_error("corering", errors, "recv", &err),
+        };
+        let (res, _) = stream.write_all(buf).await;
+        if let Err(err) = res {
+            return server_error("corering", errors, "write", &err);
+        }
+    }
+}
+
+/// One owned 64 KiB `Vec` per connection: `read` into it, `write_all` the
+/// bytes read, the same `Vec` going to the kernel and back each time.
+async fn echo_owned(stream: corering::net::TcpStream, errors: &AtomicUsize) {
+    use corering::buf::IoBuf;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        buf.clear();
+        let (res, b) = stream.read(buf).await;
+        let n = match res {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(err) => return server_error("cr-owned", errors, "read", &err),
+        };
+        let (res, slice) = stream.write_all(b.slice(..n)).await;
+        if let Err(err) = res {
+            return server_error("cr-owned", errors, "write", &err);
+        }
+        buf = slice.into_inner();
+    }
+}
+
+/// corering's accept loop: a task per connection, echoing in `style`.
+async fn serve_corering(
+    listener: TcpListener,
+    live: Arc<AtomicUsize>,
+    e: Arc<AtomicUsize>,
+    style: Style,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(err) => {
-                server_error("corering", &e, "accept", &err);
+                server_error(style.name(), &e, "accept", &err);
                 continue;
             }
         };
@@ -187,16 +257,9 @@ async fn serve_corering(listener: TcpListener, live: Arc<AtomicUsize>, e: Arc<At
         drop(corering::spawn(async move {
             let _live = live;
             let _ = stream.set_nodelay(true);
-            let mut recv = stream.recv_stream();
-            while let Some(chunk) = recv.next().await {
-                let buf = match chunk {
-                    Ok(buf) => buf,
-                    Err(err) => return server_error("corering", &errors, "recv", &err),
-                };
-                let (res, _) = stream.write_all(buf).await;
-                if let Err(err) = res {
-                    return server_error("corering", &errors, "write", &err);
-                }
+            match style {
+                Style::RecvStream => echo_recv_stream(stream, &errors).await,
+                Style::Owned => echo_owned(stream, &errors).await,
             }
         }));
     }
@@ -207,13 +270,13 @@ async fn serve_corering(listener: TcpListener, live: Arc<AtomicUsize>, e: Arc<At
 /// binds 127.0.0.1:0; with more workers, each binds its own `SO_REUSEPORT`
 /// listener on the address worker 0 got (the layout planned for
 /// `examples/echo.rs --workers N`).
-pub fn start_corering_server(workers: usize, pin: bool) -> Server {
+pub fn start_corering_server(workers: usize, pin: bool, style: Style) -> Server {
     let (live, errors) = (counters(workers), Arc::new(AtomicUsize::new(0)));
     let (requests, replies) = (Mailbox::new(), Mailbox::new());
     let (tx, rx) = mpsc::channel();
     let (l, e, req, rep) = (live.clone(), errors.clone(), requests.clone(), replies.clone());
     std::thread::Builder::new()
-        .name("corering-echo".into())
+        .name(format!("{}-echo", style.name()))
         .spawn(move || {
             let mut b = corering::Runtime::builder();
             if workers == 1 {
@@ -234,7 +297,7 @@ pub fn start_corering_server(workers: usize, pin: bool) -> Server {
                         let listener = TcpListener::bind_with(addr, options)
                             .expect("bind another SO_REUSEPORT listener on the same address");
                         let _ = bound.send(gettid());
-                        serve_corering(listener, live, e).await
+                        serve_corering(listener, live, e, style).await
                     }));
                     tids.push(tid.await.expect("worker {i} bound its listener"));
                 }
@@ -249,13 +312,13 @@ pub fn start_corering_server(workers: usize, pin: bool) -> Server {
                         rep.send(all);
                     }
                 }));
-                serve_corering(listener, l[0].clone(), e).await
+                serve_corering(listener, l[0].clone(), e, style).await
             })
         })
         .expect("spawn the corering server thread");
     let (addr, tids) = rx.recv().expect("the corering server started");
     let metrics = Some(MetricsPort { requests, replies });
-    Server { name: "corering", addr, tids, live, errors, metrics }
+    Server { name: style.name(), addr, tids, live, errors, metrics }
 }
 
 /// tokio's accept loop: a task per connection, `read` into a 64 KiB
