@@ -5,12 +5,14 @@
 //!
 //! - A multishot accept on the listener (re-armed if it ends).
 //! - Per connection, a multishot receive with buffer select on one
-//!   provided-buffer ring of the runtime's default geometry (256 buffers of
-//!   4 KiB, `src/runtime/builder.rs`), on a ring of the runtime's default
-//!   size (256 SQ entries, twice that in the CQ).
-//! - Each received buffer is sent straight back with one send SQE, and
-//!   recycled when that send completes; a short send is resubmitted for the
-//!   rest. One send per connection is in flight at a time (two sends on one
+//!   provided-buffer ring of the runtime's default geometry
+//!   (`src/runtime/buf_pool.rs`): incremental, 32 buffers of 64 KiB, where
+//!   the kernel has it (6.12), else 256 whole buffers of 4 KiB; on a ring
+//!   of the runtime's default size (256 SQ entries, twice that in the CQ).
+//! - Each received piece is sent straight back with one send SQE, and
+//!   released when that send completes; a buffer goes back to the kernel
+//!   once the kernel is done with it and each of its pieces is released.
+//!   A short send is resubmitted for the rest. One send per connection is in flight at a time (two sends on one
 //!   socket could complete out of order); buffers received meanwhile queue
 //!   behind it, in order.
 //! - A receive that ends with `ENOBUFS` (the ring ran dry) waits in a FIFO
@@ -34,10 +36,11 @@ use corering::uring::{Completion, IoUring, ProvidedBufRing, SqFull};
 
 use crate::servers::{Server, gettid, pin_thread, server_error};
 
-/// The runtime's default ring geometry (src/runtime/builder.rs).
+/// The runtime's default ring geometry (src/runtime/builder.rs,
+/// src/runtime/buf_pool.rs): incremental, else whole buffers.
 const RING_ENTRIES: u32 = 256;
-const BUF_RING_ENTRIES: u16 = 256;
-const BUF_SIZE: u32 = 4096;
+const INC_GEOMETRY: (u16, u32) = (32, 64 * 1024);
+const WHOLE_GEOMETRY: (u16, u32) = (256, 4096);
 const BGID: u16 = 0;
 
 const ACCEPT: u64 = 1 << 60;
@@ -46,11 +49,14 @@ const SEND: u64 = 3 << 60;
 const CLOSE: u64 = 4 << 60;
 const TAG: u64 = 0xf << 60;
 
+/// One received piece of a buffer: (buffer id, offset, length).
+type Piece = (u16, u32, u32);
+
 struct Conn {
-    /// Received buffers not yet sent back, in order: (buffer id, length).
-    queue: VecDeque<(u16, u32)>,
-    /// The buffer being sent: (buffer id, bytes sent so far, length).
-    sending: Option<(u16, u32, u32)>,
+    /// Received pieces not yet sent back, in order.
+    queue: VecDeque<Piece>,
+    /// The piece being sent, and how much of it is sent.
+    sending: Option<(Piece, u32)>,
     /// The multishot receive has not posted its final completion.
     recv_armed: bool,
     /// End of stream (or an error): no more receives; close when idle.
@@ -60,7 +66,10 @@ struct Conn {
 struct Raw {
     ring: IoUring,
     bufs: ProvidedBufRing,
-    /// Buffers handed to us by completions and not yet recycled.
+    /// Per buffer: (bytes handed out so far, pieces not yet released,
+    /// whether the kernel is done with it).
+    pieces: Vec<(u32, u32, bool)>,
+    /// Buffers the kernel is done with and that are not yet recycled.
     out: usize,
     recycled: bool,
     conns: Vec<Option<Conn>>,
@@ -115,12 +124,13 @@ impl Raw {
     fn send_next(&mut self, fd: RawFd) {
         let Some(conn) = self.conns[fd as usize].as_mut() else { return };
         if conn.sending.is_none() {
-            conn.sending = conn.queue.pop_front().map(|(bid, len)| (bid, 0, len));
+            conn.sending = conn.queue.pop_front().map(|piece| (piece, 0));
         }
-        let Some((bid, sent, len)) = conn.sending else { return };
-        // SAFETY: a receive completion handed `bid` to us and it is
-        // recycled only after this send's completion (in `on_send`).
-        let ptr = unsafe { self.bufs.buf(bid, len as usize) }[sent as usize..].as_ptr();
+        let Some(((bid, offset, len), sent)) = conn.sending else { return };
+        // SAFETY: a receive completion handed this piece of `bid` to us and
+        // it is released only after this send's completion (in `on_send`).
+        let ptr = unsafe { self.bufs.buf_at(bid, offset as usize, len as usize) }[sent as usize..]
+            .as_ptr();
         self.queue(|ring| {
             // SAFETY: `ptr` points at `len - sent` bytes of buffer `bid`,
             // which stays ours (not recycled) until this send's completion
@@ -131,12 +141,33 @@ impl Raw {
         });
     }
 
-    fn recycle(&mut self, bid: u16) {
-        // SAFETY: every caller recycles a buffer a completion handed to us,
-        // once: after its send completed, or at once when it is not sent.
-        unsafe { self.bufs.recycle(bid) };
-        self.out -= 1;
-        self.recycled = true;
+    /// Take the piece `cqe` handed out: where it starts in its buffer.
+    fn take(&mut self, bid: u16, cqe: &Completion) -> u32 {
+        let (filled, refs, ours) = &mut self.pieces[bid as usize];
+        let offset = *filled;
+        *refs += 1;
+        if cqe.buffer_more() {
+            *filled += cqe.raw_result().max(0) as u32;
+        } else {
+            *ours = true;
+            self.out += 1;
+        }
+        offset
+    }
+
+    /// Release one piece of `bid`; recycle the buffer with its last.
+    fn release(&mut self, bid: u16) {
+        let piece = &mut self.pieces[bid as usize];
+        piece.1 -= 1;
+        if piece.1 == 0 && piece.2 {
+            *piece = (0, 0, false);
+            // SAFETY: the kernel handed the whole buffer over and every
+            // piece of it is released (each once: after its send completed,
+            // or at once when it is not sent).
+            unsafe { self.bufs.recycle(bid) };
+            self.out -= 1;
+            self.recycled = true;
+        }
     }
 
     /// Close `fd` once it is idle after its end of stream.
@@ -194,15 +225,15 @@ impl Raw {
     fn on_recv(&mut self, fd: RawFd, cqe: Completion) {
         let res = cqe.raw_result();
         if let Some(bid) = cqe.buffer_id() {
-            self.out += 1;
+            let offset = self.take(bid, &cqe);
             let conn = self.conns[fd as usize].as_mut().expect("a receive on a live connection");
             if res > 0 && !conn.eof {
-                conn.queue.push_back((bid, res as u32));
+                conn.queue.push_back((bid, offset, res as u32));
                 if conn.sending.is_none() {
                     self.send_next(fd);
                 }
             } else {
-                self.recycle(bid);
+                self.release(bid);
             }
         }
         let conn = self.conns[fd as usize].as_mut().expect("a receive on a live connection");
@@ -227,21 +258,21 @@ impl Raw {
 
     fn on_send(&mut self, fd: RawFd, cqe: Completion) {
         let conn = self.conns[fd as usize].as_mut().expect("a send on a live connection");
-        let (bid, sent, len) = conn.sending.take().expect("a send in flight");
+        let ((bid, offset, len), sent) = conn.sending.take().expect("a send in flight");
         match cqe.result() {
             Ok(n) if n > 0 && sent + n < len => {
-                conn.sending = Some((bid, sent + n, len)); // short: send the rest
+                conn.sending = Some(((bid, offset, len), sent + n)); // short: send the rest
             }
-            Ok(n) if n > 0 => self.recycle(bid),
+            Ok(n) if n > 0 => self.release(bid),
             res => {
                 let err = res.err().unwrap_or_else(|| io::ErrorKind::WriteZero.into());
                 server_error("raw", &self.errors, "send", &err);
                 // Drop what is queued, and end the receive: shutdown makes
                 // it complete with end of stream, then the socket closes.
-                let queued: Vec<u16> = conn.queue.drain(..).map(|(b, _)| b).collect();
+                let queued: Vec<u16> = conn.queue.drain(..).map(|(b, _, _)| b).collect();
                 conn.eof = true;
                 for b in [bid].into_iter().chain(queued) {
-                    self.recycle(b);
+                    self.release(b);
                 }
                 self.queue(|ring| {
                     // SAFETY: `fd` is open: this connection is still in
@@ -322,14 +353,22 @@ pub fn start_raw_server() -> Server {
         .spawn(move || {
             pin_thread(0).expect("pin the raw server to CPU 0");
             let ring = IoUring::builder().entries(RING_ENTRIES).build().expect("raw server ring");
-            let bufs = ring
-                .register_buf_ring(BUF_RING_ENTRIES, BUF_SIZE, BGID)
-                .expect("raw server buffer ring");
+            let (n, size) = INC_GEOMETRY;
+            let bufs = match ring.register_buf_ring_incremental(n, size, BGID) {
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                    let (n, size) = WHOLE_GEOMETRY;
+                    ring.register_buf_ring(n, size, BGID)
+                }
+                other => other,
+            }
+            .expect("raw server buffer ring");
+            let pieces = vec![(0, 0, false); usize::from(bufs.entries())];
             let listener = listener().expect("raw server listener");
             tx.send((listener.local_addr().unwrap(), gettid())).unwrap();
             Raw {
                 ring,
                 bufs,
+                pieces,
                 out: 0,
                 recycled: false,
                 conns: Vec::new(),
