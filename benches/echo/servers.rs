@@ -284,6 +284,11 @@ pub fn start_corering_server(workers: usize, pin: bool, style: Style) -> Server 
             } else {
                 b.workers(workers).pin(pin)
             };
+            // For comparisons: the ring of whole 4 KiB buffers that kernels
+            // before 6.12 get (docs/benchmarks.md).
+            if std::env::var_os("CORERING_BENCH_WHOLE_BUFFERS").is_some() {
+                b.buf_ring_incremental(false);
+            }
             let rt = b.build().expect("corering server runtime");
             rt.block_on(async move {
                 let options = ListenOptions { reuse_port: workers > 1, ..Default::default() };
