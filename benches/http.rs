@@ -5,9 +5,10 @@
 //! Run: `cargo bench --features hyper --bench http` (about half a minute),
 //! `-- --quick` for a smoke run. Each cell (connections) alternates the
 //! servers round by round (3 rounds of 3 s by default; `--rounds N`,
-//! `--secs S`). The load generator is a corering worker: every connection
-//! a task sending one `GET /` at a time and reading the whole response
-//! (headers, then `content-length` bytes, checked) before the next.
+//! `--secs S`; `--conns N` runs that cell only). The load generator is a
+//! corering worker: every connection a task sending one `GET /` at a time
+//! and reading the whole response (headers, then `content-length` bytes,
+//! checked) before the next.
 //!
 //! Columns: requests/s (median of the rounds), the ratio corering/tokio,
 //! the server thread's CPU time per request (utime+stime from
@@ -19,6 +20,7 @@ mod common;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -40,9 +42,13 @@ struct Server {
     tid: i32,
 }
 
-fn start_corering() -> Server {
+/// The corering server's task polls and `io_uring_enter` calls so far, as
+/// of the last connection that ended.
+static CR_COUNTS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+fn start_corering(timer: bool) -> Server {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    spawn_named("srv-corering", move || {
         common::pin_to_cpu(0);
         let rt = corering::Runtime::new_default().unwrap();
         rt.block_on(async move {
@@ -53,13 +59,20 @@ fn start_corering() -> Server {
                 let Ok((s, _)) = listener.accept().await else { continue };
                 let _ = s.set_nodelay(true);
                 drop(corering::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .timer(corering::compat::HyperTimer)
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    if timer {
+                        http.timer(corering::compat::HyperTimer);
+                    }
+                    let _ = http
                         .serve_connection(
                             corering::compat::Io::new(s),
                             hyper::service::service_fn(hello),
                         )
                         .await;
+                    if let Some(m) = corering::metrics() {
+                        CR_COUNTS[0].store(m.tasks_polled, Relaxed);
+                        CR_COUNTS[1].store(m.enters, Relaxed);
+                    }
                 }));
             }
         });
@@ -68,9 +81,9 @@ fn start_corering() -> Server {
     Server { name: "corering", addr, tid }
 }
 
-fn start_tokio() -> Server {
+fn start_tokio(timer: bool) -> Server {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    spawn_named("srv-tokio", move || {
         common::pin_to_cpu(0);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
@@ -81,15 +94,54 @@ fn start_tokio() -> Server {
                 let Ok((s, _)) = listener.accept().await else { continue };
                 let _ = s.set_nodelay(true);
                 tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo(s), hyper::service::service_fn(hello))
-                        .await;
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    if timer {
+                        http.timer(TokioTimer);
+                    }
+                    let _ =
+                        http.serve_connection(TokioIo(s), hyper::service::service_fn(hello)).await;
                 });
             }
         });
     });
     let (addr, tid) = rx.recv().unwrap();
     Server { name: "tokio", addr, tid }
+}
+
+/// A server thread, named so that `perf report --comm` tells them apart.
+fn spawn_named(name: &str, f: impl FnOnce() + std::marker::Send + 'static) {
+    std::thread::Builder::new().name(name.into()).spawn(f).expect("spawn a server thread");
+}
+
+/// hyper's timer on tokio (what hyper-util's `TokioTimer` does), so that
+/// both servers run hyper with the same settings: with a timer, hyper arms
+/// its 30 s `header_read_timeout` for every request.
+#[derive(Clone)]
+struct TokioTimer;
+
+struct TokioSleep(tokio::time::Sleep);
+
+impl std::future::Future for TokioSleep {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        // SAFETY: structural pinning: the field is never moved out of the
+        // pinned TokioSleep, which has no Drop or Unpin impl of its own.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for TokioSleep {}
+
+impl hyper::rt::Timer for TokioTimer {
+    fn sleep(&self, d: Duration) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(tokio::time::sleep(d)))
+    }
+    fn sleep_until(&self, at: Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(tokio::time::sleep_until(at.into())))
+    }
 }
 
 /// hyper's I/O traits over a tokio stream (what hyper-util's TokioIo does).
@@ -207,33 +259,53 @@ fn round(load: &corering::Runtime, addr: SocketAddr, conns: usize, secs: f64) ->
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut rounds, mut secs) = (3usize, 3.0f64);
+    let mut cells = CELLS.to_vec();
+    let mut timer = true;
+    let mut verbose = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => (rounds, secs) = (1, 0.5),
             "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
             "--secs" => secs = args.next().and_then(|v| v.parse().ok()).expect("--secs S"),
+            "--no-timer" => timer = false,
+            "--verbose" => verbose = true,
+            "--conns" => {
+                cells = vec![args.next().and_then(|v| v.parse().ok()).expect("--conns N")];
+            }
             _ => {} // cargo bench passes --bench
         }
     }
-    let servers = [start_corering(), start_tokio()];
+    let servers = [start_corering(timer), start_tokio(timer)];
     common::pin_to_cpu(1);
     let load = corering::Runtime::new_default().unwrap();
-    println!("hyper HTTP/1.1 keep-alive hello world; servers on CPU 0, load generator on CPU 1");
+    println!(
+        "hyper HTTP/1.1 keep-alive hello world, {}; servers on CPU 0, load generator on CPU 1",
+        if timer { "both with a hyper timer" } else { "no hyper timer" }
+    );
     println!(
         "{:>6} {:>12} {:>12} {:>7} {:>13} {:>13} {:>9}",
         "conns", "corering/s", "tokio/s", "ratio", "cr us/req", "tk us/req", "gen cpu"
     );
-    for conns in CELLS {
+    for conns in cells {
         let mut rate = [Vec::new(), Vec::new()];
         let mut cpu = [Vec::new(), Vec::new()];
         let mut gen_cpu = Vec::new();
+        let (mut polls, mut enters) = (Vec::new(), Vec::new());
         for r in 0..rounds {
             let order: [usize; 2] = if r % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 let s = &servers[i];
+                let counts0 = CR_COUNTS.each_ref().map(|c| c.load(Relaxed));
                 let (c0, g0, t0) = (common::thread_cpu(s.tid), gen_self_cpu(), Instant::now());
                 let (rps, n) = round(&load, s.addr, conns, secs);
                 let wall = t0.elapsed().as_secs_f64();
+                if i == 0 {
+                    // The server's tasks end once they read the closes.
+                    std::thread::sleep(Duration::from_millis(50));
+                    let d = CR_COUNTS.each_ref().map(|c| c.load(Relaxed)).map(|c| c as f64);
+                    polls.push((d[0] - counts0[0] as f64) / n.max(1) as f64);
+                    enters.push((d[1] - counts0[1] as f64) / n.max(1) as f64);
+                }
                 rate[i].push(rps);
                 cpu[i].push((common::thread_cpu(s.tid) - c0) / n.max(1) as f64 * 1e6);
                 gen_cpu.push((gen_self_cpu() - g0) / wall);
@@ -248,6 +320,14 @@ fn main() {
             m(&mut cpu[1]),
             m(&mut gen_cpu) * 100.0
         );
+        if verbose {
+            println!(
+                "{:>6} corering server per request: {:.2} task polls, {:.3} io_uring_enter",
+                "",
+                m(&mut polls),
+                m(&mut enters)
+            );
+        }
         let _ = servers[0].name;
     }
 }
