@@ -190,17 +190,19 @@ impl hyper::rt::Write for TokioIo {
     }
 }
 
-/// Send `GET /` and read the whole response, checking its body; false when
-/// the connection failed.
-async fn one_request(s: &corering::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+/// Send `depth` pipelined `GET /`s in one write and read their whole
+/// responses, checking each body; false when the connection failed.
+async fn requests(s: &corering::net::TcpStream, depth: usize, buf: &mut Vec<u8>) -> bool {
     const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
-    if s.write_all(REQ).await.0.is_err() {
+    if s.write_all(REQ.repeat(depth)).await.0.is_err() {
         return false;
     }
     buf.clear();
+    let (mut at, mut left) = (0, depth);
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..end]).unwrap_or("");
+        // Take every complete response in `buf[at..]`.
+        while let Some(end) = buf[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[at..at + end]).unwrap_or("");
             let len = head
                 .lines()
                 .find_map(|l| {
@@ -208,15 +210,20 @@ async fn one_request(s: &corering::net::TcpStream, buf: &mut Vec<u8>) -> bool {
                 })
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                assert_eq!(&buf[end + 4..end + 4 + len], BODY, "wrong body");
+            let body = at + end + 4;
+            if buf.len() < body + len {
+                break;
+            }
+            assert_eq!(&buf[body..body + len], BODY, "wrong body");
+            (at, left) = (body + len, left - 1);
+            if left == 0 {
                 return true;
             }
         }
         let mut spare = std::mem::take(buf);
         spare.reserve(4096);
-        let (at, cap) = (spare.len(), spare.capacity());
-        let (res, got) = s.read(spare.slice(at..cap)).await;
+        let (len, cap) = (spare.len(), spare.capacity());
+        let (res, got) = s.read(spare.slice(len..cap)).await;
         *buf = got.into_inner();
         match res {
             Ok(n) if n > 0 => {}
@@ -226,7 +233,13 @@ async fn one_request(s: &corering::net::TcpStream, buf: &mut Vec<u8>) -> bool {
 }
 
 /// One round against `addr`: requests per second and the generator's CPU.
-fn round(load: &corering::Runtime, addr: SocketAddr, conns: usize, secs: f64) -> (f64, u64) {
+fn round(
+    load: &corering::Runtime,
+    addr: SocketAddr,
+    conns: usize,
+    depth: usize,
+    secs: f64,
+) -> (f64, u64) {
     load.block_on(async move {
         let done = Rc::new(std::cell::Cell::new(false));
         let count = Rc::new(std::cell::Cell::new(0u64));
@@ -237,12 +250,12 @@ fn round(load: &corering::Runtime, addr: SocketAddr, conns: usize, secs: f64) ->
             let (done, count) = (done.clone(), count.clone());
             tasks.push(corering::spawn(async move {
                 let mut buf = Vec::with_capacity(8192);
-                assert!(one_request(&s, &mut buf).await, "warm-up request failed");
+                assert!(requests(&s, depth, &mut buf).await, "warm-up requests failed");
                 while !done.get() {
-                    if !one_request(&s, &mut buf).await {
+                    if !requests(&s, depth, &mut buf).await {
                         return;
                     }
-                    count.set(count.get() + 1);
+                    count.set(count.get() + depth as u64);
                 }
             }));
         }
@@ -262,6 +275,7 @@ fn main() {
     let mut cells = CELLS.to_vec();
     let mut timer = true;
     let mut verbose = false;
+    let mut depth = 1;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => (rounds, secs) = (1, 0.5),
@@ -269,6 +283,9 @@ fn main() {
             "--secs" => secs = args.next().and_then(|v| v.parse().ok()).expect("--secs S"),
             "--no-timer" => timer = false,
             "--verbose" => verbose = true,
+            "--pipeline" => {
+                depth = args.next().and_then(|v| v.parse().ok()).expect("--pipeline K");
+            }
             "--conns" => {
                 cells = vec![args.next().and_then(|v| v.parse().ok()).expect("--conns N")];
             }
@@ -279,7 +296,8 @@ fn main() {
     common::pin_to_cpu(1);
     let load = corering::Runtime::new_default().unwrap();
     println!(
-        "hyper HTTP/1.1 keep-alive hello world, {}; servers on CPU 0, load generator on CPU 1",
+        "hyper HTTP/1.1 keep-alive hello world, {}, {depth} request(s) in flight per \
+         connection; servers on CPU 0, load generator on CPU 1",
         if timer { "both with a hyper timer" } else { "no hyper timer" }
     );
     println!(
@@ -297,7 +315,7 @@ fn main() {
                 let s = &servers[i];
                 let counts0 = CR_COUNTS.each_ref().map(|c| c.load(Relaxed));
                 let (c0, g0, t0) = (common::thread_cpu(s.tid), gen_self_cpu(), Instant::now());
-                let (rps, n) = round(&load, s.addr, conns, secs);
+                let (rps, n) = round(&load, s.addr, conns, depth, secs);
                 let wall = t0.elapsed().as_secs_f64();
                 if i == 0 {
                     // The server's tasks end once they read the closes.
