@@ -7,8 +7,11 @@
 //! servers round by round (3 rounds of 3 s by default; `--rounds N`,
 //! `--secs S`; `--conns N` runs that cell only). The load generator is a
 //! corering worker: every connection a task sending one `GET /` at a time
-//! and reading the whole response (headers, then `content-length` bytes,
-//! checked) before the next.
+//! (`--pipeline K`: K in one write) and reading the whole response
+//! (headers, then `content-length` bytes, checked) before the next. Both
+//! servers run hyper with a timer (its 30 s `header_read_timeout` armed
+//! for every request; `--no-timer`: neither). `--verbose` adds the
+//! corering server's task polls and `io_uring_enter` calls per request.
 //!
 //! Columns: requests/s (median of the rounds), the ratio corering/tokio,
 //! the server thread's CPU time per request (utime+stime from
