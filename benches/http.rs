@@ -5,9 +5,13 @@
 //! Run: `cargo bench --features hyper --bench http` (about half a minute),
 //! `-- --quick` for a smoke run. Each cell (connections) alternates the
 //! servers round by round (3 rounds of 3 s by default; `--rounds N`,
-//! `--secs S`). The load generator is a corering worker: every connection
-//! a task sending one `GET /` at a time and reading the whole response
-//! (headers, then `content-length` bytes, checked) before the next.
+//! `--secs S`; `--conns N` runs that cell only). The load generator is a
+//! corering worker: every connection a task sending one `GET /` at a time
+//! (`--pipeline K`: K in one write) and reading the whole response
+//! (headers, then `content-length` bytes, checked) before the next. Both
+//! servers run hyper with a timer (its 30 s `header_read_timeout` armed
+//! for every request; `--no-timer`: neither). `--verbose` adds the
+//! corering server's task polls and `io_uring_enter` calls per request.
 //!
 //! Columns: requests/s (median of the rounds), the ratio corering/tokio,
 //! the server thread's CPU time per request (utime+stime from
@@ -19,6 +23,7 @@ mod common;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -40,9 +45,13 @@ struct Server {
     tid: i32,
 }
 
-fn start_corering() -> Server {
+/// The corering server's task polls and `io_uring_enter` calls so far, as
+/// of the last connection that ended.
+static CR_COUNTS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+fn start_corering(timer: bool) -> Server {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    spawn_named("srv-corering", move || {
         common::pin_to_cpu(0);
         let rt = corering::Runtime::new_default().unwrap();
         rt.block_on(async move {
@@ -53,13 +62,20 @@ fn start_corering() -> Server {
                 let Ok((s, _)) = listener.accept().await else { continue };
                 let _ = s.set_nodelay(true);
                 drop(corering::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .timer(corering::compat::HyperTimer)
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    if timer {
+                        http.timer(corering::compat::HyperTimer);
+                    }
+                    let _ = http
                         .serve_connection(
                             corering::compat::Io::new(s),
                             hyper::service::service_fn(hello),
                         )
                         .await;
+                    if let Some(m) = corering::metrics() {
+                        CR_COUNTS[0].store(m.tasks_polled, Relaxed);
+                        CR_COUNTS[1].store(m.enters, Relaxed);
+                    }
                 }));
             }
         });
@@ -68,9 +84,9 @@ fn start_corering() -> Server {
     Server { name: "corering", addr, tid }
 }
 
-fn start_tokio() -> Server {
+fn start_tokio(timer: bool) -> Server {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    spawn_named("srv-tokio", move || {
         common::pin_to_cpu(0);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
@@ -81,15 +97,54 @@ fn start_tokio() -> Server {
                 let Ok((s, _)) = listener.accept().await else { continue };
                 let _ = s.set_nodelay(true);
                 tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo(s), hyper::service::service_fn(hello))
-                        .await;
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    if timer {
+                        http.timer(TokioTimer);
+                    }
+                    let _ =
+                        http.serve_connection(TokioIo(s), hyper::service::service_fn(hello)).await;
                 });
             }
         });
     });
     let (addr, tid) = rx.recv().unwrap();
     Server { name: "tokio", addr, tid }
+}
+
+/// A server thread, named so that `perf report --comm` tells them apart.
+fn spawn_named(name: &str, f: impl FnOnce() + std::marker::Send + 'static) {
+    std::thread::Builder::new().name(name.into()).spawn(f).expect("spawn a server thread");
+}
+
+/// hyper's timer on tokio (what hyper-util's `TokioTimer` does), so that
+/// both servers run hyper with the same settings: with a timer, hyper arms
+/// its 30 s `header_read_timeout` for every request.
+#[derive(Clone)]
+struct TokioTimer;
+
+struct TokioSleep(tokio::time::Sleep);
+
+impl std::future::Future for TokioSleep {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        // SAFETY: structural pinning: the field is never moved out of the
+        // pinned TokioSleep, which has no Drop or Unpin impl of its own.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for TokioSleep {}
+
+impl hyper::rt::Timer for TokioTimer {
+    fn sleep(&self, d: Duration) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(tokio::time::sleep(d)))
+    }
+    fn sleep_until(&self, at: Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(tokio::time::sleep_until(at.into())))
+    }
 }
 
 /// hyper's I/O traits over a tokio stream (what hyper-util's TokioIo does).
@@ -138,17 +193,19 @@ impl hyper::rt::Write for TokioIo {
     }
 }
 
-/// Send `GET /` and read the whole response, checking its body; false when
-/// the connection failed.
-async fn one_request(s: &corering::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+/// Send `depth` pipelined `GET /`s in one write and read their whole
+/// responses, checking each body; false when the connection failed.
+async fn requests(s: &corering::net::TcpStream, depth: usize, buf: &mut Vec<u8>) -> bool {
     const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
-    if s.write_all(REQ).await.0.is_err() {
+    if s.write_all(REQ.repeat(depth)).await.0.is_err() {
         return false;
     }
     buf.clear();
+    let (mut at, mut left) = (0, depth);
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..end]).unwrap_or("");
+        // Take every complete response in `buf[at..]`.
+        while let Some(end) = buf[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[at..at + end]).unwrap_or("");
             let len = head
                 .lines()
                 .find_map(|l| {
@@ -156,15 +213,20 @@ async fn one_request(s: &corering::net::TcpStream, buf: &mut Vec<u8>) -> bool {
                 })
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                assert_eq!(&buf[end + 4..end + 4 + len], BODY, "wrong body");
+            let body = at + end + 4;
+            if buf.len() < body + len {
+                break;
+            }
+            assert_eq!(&buf[body..body + len], BODY, "wrong body");
+            (at, left) = (body + len, left - 1);
+            if left == 0 {
                 return true;
             }
         }
         let mut spare = std::mem::take(buf);
         spare.reserve(4096);
-        let (at, cap) = (spare.len(), spare.capacity());
-        let (res, got) = s.read(spare.slice(at..cap)).await;
+        let (len, cap) = (spare.len(), spare.capacity());
+        let (res, got) = s.read(spare.slice(len..cap)).await;
         *buf = got.into_inner();
         match res {
             Ok(n) if n > 0 => {}
@@ -174,7 +236,13 @@ async fn one_request(s: &corering::net::TcpStream, buf: &mut Vec<u8>) -> bool {
 }
 
 /// One round against `addr`: requests per second and the generator's CPU.
-fn round(load: &corering::Runtime, addr: SocketAddr, conns: usize, secs: f64) -> (f64, u64) {
+fn round(
+    load: &corering::Runtime,
+    addr: SocketAddr,
+    conns: usize,
+    depth: usize,
+    secs: f64,
+) -> (f64, u64) {
     load.block_on(async move {
         let done = Rc::new(std::cell::Cell::new(false));
         let count = Rc::new(std::cell::Cell::new(0u64));
@@ -185,12 +253,12 @@ fn round(load: &corering::Runtime, addr: SocketAddr, conns: usize, secs: f64) ->
             let (done, count) = (done.clone(), count.clone());
             tasks.push(corering::spawn(async move {
                 let mut buf = Vec::with_capacity(8192);
-                assert!(one_request(&s, &mut buf).await, "warm-up request failed");
+                assert!(requests(&s, depth, &mut buf).await, "warm-up requests failed");
                 while !done.get() {
-                    if !one_request(&s, &mut buf).await {
+                    if !requests(&s, depth, &mut buf).await {
                         return;
                     }
-                    count.set(count.get() + 1);
+                    count.set(count.get() + depth as u64);
                 }
             }));
         }
@@ -207,33 +275,58 @@ fn round(load: &corering::Runtime, addr: SocketAddr, conns: usize, secs: f64) ->
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut rounds, mut secs) = (3usize, 3.0f64);
+    let mut cells = CELLS.to_vec();
+    let mut timer = true;
+    let mut verbose = false;
+    let mut depth = 1;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => (rounds, secs) = (1, 0.5),
             "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
             "--secs" => secs = args.next().and_then(|v| v.parse().ok()).expect("--secs S"),
+            "--no-timer" => timer = false,
+            "--verbose" => verbose = true,
+            "--pipeline" => {
+                depth = args.next().and_then(|v| v.parse().ok()).expect("--pipeline K");
+            }
+            "--conns" => {
+                cells = vec![args.next().and_then(|v| v.parse().ok()).expect("--conns N")];
+            }
             _ => {} // cargo bench passes --bench
         }
     }
-    let servers = [start_corering(), start_tokio()];
+    let servers = [start_corering(timer), start_tokio(timer)];
     common::pin_to_cpu(1);
     let load = corering::Runtime::new_default().unwrap();
-    println!("hyper HTTP/1.1 keep-alive hello world; servers on CPU 0, load generator on CPU 1");
+    println!(
+        "hyper HTTP/1.1 keep-alive hello world, {}, {depth} request(s) in flight per \
+         connection; servers on CPU 0, load generator on CPU 1",
+        if timer { "both with a hyper timer" } else { "no hyper timer" }
+    );
     println!(
         "{:>6} {:>12} {:>12} {:>7} {:>13} {:>13} {:>9}",
         "conns", "corering/s", "tokio/s", "ratio", "cr us/req", "tk us/req", "gen cpu"
     );
-    for conns in CELLS {
+    for conns in cells {
         let mut rate = [Vec::new(), Vec::new()];
         let mut cpu = [Vec::new(), Vec::new()];
         let mut gen_cpu = Vec::new();
+        let (mut polls, mut enters) = (Vec::new(), Vec::new());
         for r in 0..rounds {
             let order: [usize; 2] = if r % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 let s = &servers[i];
+                let counts0 = CR_COUNTS.each_ref().map(|c| c.load(Relaxed));
                 let (c0, g0, t0) = (common::thread_cpu(s.tid), gen_self_cpu(), Instant::now());
-                let (rps, n) = round(&load, s.addr, conns, secs);
+                let (rps, n) = round(&load, s.addr, conns, depth, secs);
                 let wall = t0.elapsed().as_secs_f64();
+                if i == 0 {
+                    // The server's tasks end once they read the closes.
+                    std::thread::sleep(Duration::from_millis(50));
+                    let d = CR_COUNTS.each_ref().map(|c| c.load(Relaxed)).map(|c| c as f64);
+                    polls.push((d[0] - counts0[0] as f64) / n.max(1) as f64);
+                    enters.push((d[1] - counts0[1] as f64) / n.max(1) as f64);
+                }
                 rate[i].push(rps);
                 cpu[i].push((common::thread_cpu(s.tid) - c0) / n.max(1) as f64 * 1e6);
                 gen_cpu.push((gen_self_cpu() - g0) / wall);
@@ -248,6 +341,14 @@ fn main() {
             m(&mut cpu[1]),
             m(&mut gen_cpu) * 100.0
         );
+        if verbose {
+            println!(
+                "{:>6} corering server per request: {:.2} task polls, {:.3} io_uring_enter",
+                "",
+                m(&mut polls),
+                m(&mut enters)
+            );
+        }
         let _ = servers[0].name;
     }
 }

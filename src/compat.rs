@@ -16,12 +16,23 @@
 //!   `AsyncBufRead::poll_fill_buf` (no copy). An idle connection holds no
 //!   read buffer at all.
 //! - **Writes** are copied into the wrapper's send buffer (at most 64 KiB
-//!   accepted ahead; then `poll_write` waits) and sent as one `send` while
-//!   further writes gather behind it. `poll_write` returns as soon as the
-//!   bytes are accepted, so a send that fails is reported by the *next*
-//!   `poll_write`, `poll_flush` or `poll_shutdown` (as with a buffered
-//!   writer); `poll_flush` returns once everything accepted has been sent.
-//! - **Shutdown** flushes, then shuts the write side down through the ring.
+//!   accepted ahead; then `poll_write` waits; a vectored write gathers its
+//!   slices) and sent as one `send` with `MSG_WAITALL` while further
+//!   writes gather behind it. `poll_write` returns as soon as the bytes are
+//!   accepted; `poll_flush` as soon as every accepted byte has been handed
+//!   to the kernel, without waiting for the send to complete: on a stream
+//!   socket the kernel retries a short `MSG_WAITALL` send itself until all
+//!   went or the connection failed, so no further poll is needed to finish
+//!   it, and its completion wakes nobody (a hyper response costs one task
+//!   poll, not two). A send that fails is therefore reported by a *later*
+//!   call: the next `poll_write` or `poll_flush` once it has completed,
+//!   and at the latest `poll_shutdown`, which waits for every send to
+//!   complete ([`Io::poll_sent`] waits too, without shutting down).
+//! - **Dropping** the wrapper with a send in flight does not cancel it: a
+//!   task on the worker finishes it and what queued behind it, then the
+//!   socket closes.
+//! - **Shutdown** waits for every send, then shuts the write side down
+//!   through the ring.
 
 use std::fmt;
 use std::future::Future;
@@ -113,16 +124,58 @@ struct ReadSide {
 
 #[derive(Default)]
 struct WriteSide {
-    /// Accepted by `poll_write`, not yet handed to the kernel.
+    /// Accepted by `poll_write`, not yet handed to the kernel. Non-empty
+    /// only while a send is in flight (otherwise it goes out at once).
     pending: Vec<u8>,
     /// The send in flight, with the rest of its buffer.
     inflight: Option<Op<crate::net::ops::Send<Slice<Vec<u8>>>>>,
     /// A buffer to gather the next writes into.
     spare: Vec<u8>,
+    /// The socket, for the sends (set at the first).
+    fd: Option<crate::runtime::fd::SharedFd>,
     shutdown: Option<Pin<Box<dyn Future<Output = io::Result<()>>>>>,
     shut: bool,
     /// A send failed: the connection is broken, every later call fails.
     broken: Option<io::ErrorKind>,
+}
+
+impl Drop for WriteSide {
+    /// Bytes accepted and not yet sent still go out, in the background:
+    /// a task on this worker waits for the send in flight and sends the
+    /// rest, keeping the socket open until then (as the kernel sends what
+    /// a closed socket still had buffered).
+    fn drop(&mut self) {
+        let Some(op) = self.inflight.take() else { return };
+        let Some(worker) = crate::runtime::context::current() else { return };
+        if self.broken.is_some() || op.armed_elsewhere() {
+            return; // dropping `op` cancels it
+        }
+        let (pending, fd) = (std::mem::take(&mut self.pending), self.fd.take());
+        drop(worker.spawn(async move {
+            let (cqe, send) = op.await;
+            let slice = send.into_buf();
+            let (begin, end) = (slice.begin(), slice.end());
+            let Some(fd) = fd else { return };
+            match cqe.result() {
+                Ok(n) if begin + n as usize >= end => {}
+                Ok(n) => {
+                    let rest = slice.into_inner().slice(begin + n as usize..end);
+                    if crate::net::stream::write_all(&fd, rest).await.0.is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if crate::net::stream::write_all(&fd, slice).await.0.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+            if !pending.is_empty() {
+                let _ = crate::net::stream::write_all(&fd, pending).await;
+            }
+        }));
+    }
 }
 
 impl<T: Stream> Io<T> {
@@ -137,8 +190,11 @@ impl<T: Stream> Io<T> {
     }
 
     /// The wrapped stream back. Bytes received and not yet read stay with
-    /// the socket (its next read returns them); bytes accepted by
-    /// `poll_write` and not yet flushed are dropped: flush first.
+    /// the socket (its next read returns them). Bytes accepted by
+    /// `poll_write` and not yet sent are still sent, in the background (as
+    /// when the wrapper drops): wait for them with
+    /// [`poll_sent`](Self::poll_sent) before writing to the stream
+    /// directly, or the two may interleave.
     pub fn into_inner(mut self) -> T {
         // The stream's unread data goes back to the socket as it drops; the
         // rest of the buffer being read came before all of it.
@@ -212,41 +268,87 @@ impl<T: Readable> Io<T> {
 
 impl<T: Writable> Io<T> {
     /// Accept bytes from `src` for sending: how many (up to what fits in
-    /// the send buffer; it waits while that is full). A send that failed
-    /// earlier is reported here.
+    /// the send buffer; it waits while that is full). They go to the kernel
+    /// at once unless a send is in flight, then as soon as it completes. A
+    /// send that failed earlier is reported here.
     ///
     /// # Errors
     ///
     /// The error of an earlier send (`BrokenPipe`, `ConnectionReset`, ...),
     /// or `BrokenPipe` after shutdown.
     pub fn poll_write_from(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
-        if let Some(kind) = self.write.broken {
-            return Poll::Ready(Err(kind.into()));
+        self.poll_write_gather(cx, std::iter::once(src))
+    }
+
+    /// [`poll_write_from`](Self::poll_write_from) for several buffers in
+    /// order (a vectored write), gathered into one send.
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_write_from`](Self::poll_write_from).
+    pub fn poll_write_vectored_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        srcs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_gather(cx, srcs.iter().map(|s| &**s))
+    }
+
+    fn poll_write_gather<'a>(
+        &mut self,
+        cx: &mut Context<'_>,
+        srcs: impl Iterator<Item = &'a [u8]>,
+    ) -> Poll<io::Result<usize>> {
+        self.check_open()?;
+        self.poll_sends(None)?; // take a finished send's result and buffer
+        if self.write.pending.len() >= WRITE_AHEAD {
+            self.poll_sends(Some(cx))?;
+            if self.write.pending.len() >= WRITE_AHEAD {
+                return Poll::Pending; // the send in flight wakes us
+            }
         }
-        if self.write.shut {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        let mut room = WRITE_AHEAD - self.write.pending.len();
+        let mut n = 0;
+        for src in srcs {
+            let take = room.min(src.len());
+            self.write.pending.extend_from_slice(&src[..take]);
+            (n, room) = (n + take, room - take);
+            if room == 0 {
+                break;
+            }
         }
-        self.poll_sends(cx)?;
-        let room = WRITE_AHEAD.saturating_sub(self.write.pending.len());
-        if room == 0 {
-            return Poll::Pending; // the send in flight wakes us
-        }
-        let n = room.min(src.len());
-        self.write.pending.extend_from_slice(&src[..n]);
-        self.poll_sends(cx)?; // sends it now if nothing is in flight
+        self.poll_sends(None)?; // sends it now if nothing is in flight
         Poll::Ready(Ok(n))
     }
 
-    /// Wait until every accepted byte has been sent.
+    /// Flush: ready once every accepted byte has been handed to the kernel
+    /// in a send (waiting only while bytes queue behind the send in
+    /// flight). It does not wait for that send to complete: the kernel
+    /// finishes it on its own (`MSG_WAITALL`), and a failure is reported
+    /// by the next call. [`poll_sent`](Self::poll_sent) waits for it.
     ///
     /// # Errors
     ///
     /// The error of a send.
     pub fn poll_flush_sends(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(kind) = self.write.broken {
-            return Poll::Ready(Err(kind.into()));
+        self.check_broken()?;
+        self.poll_sends(None)?;
+        if self.write.pending.is_empty() {
+            return Poll::Ready(Ok(()));
         }
-        self.poll_sends(cx)?;
+        self.poll_sends(Some(cx))?;
+        if self.write.pending.is_empty() { Poll::Ready(Ok(())) } else { Poll::Pending }
+    }
+
+    /// Wait until every accepted byte has been sent (the kernel completed
+    /// the sends): a flush that also waits for the send in flight.
+    ///
+    /// # Errors
+    ///
+    /// The error of a send.
+    pub fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check_broken()?;
+        self.poll_sends(Some(cx))?;
         if self.write.inflight.is_none() && self.write.pending.is_empty() {
             Poll::Ready(Ok(()))
         } else {
@@ -254,17 +356,16 @@ impl<T: Writable> Io<T> {
         }
     }
 
-    /// Flush, then shut the write side down (the peer reads end of stream).
+    /// Wait until every accepted byte has been sent, then shut the write
+    /// side down (the peer reads end of stream).
     ///
     /// # Errors
     ///
     /// The error of a send or of the shutdown.
     pub fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(kind) = self.write.broken {
-            return Poll::Ready(Err(kind.into()));
-        }
+        self.check_broken()?;
         if !self.write.shut {
-            ready!(self.poll_flush_sends(cx))?;
+            ready!(self.poll_sent(cx))?;
             let fd = self.inner.fd().0.clone();
             self.write.shutdown = Some(Box::pin(async move {
                 crate::net::ops::shutdown(&fd, std::net::Shutdown::Write).await
@@ -281,10 +382,33 @@ impl<T: Writable> Io<T> {
         }
     }
 
-    /// Drive the send in flight; start the next when it is done. Returns
-    /// with the send in flight registered to wake `cx`, or nothing to send.
-    fn poll_sends(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+    fn check_broken(&self) -> io::Result<()> {
+        match self.write.broken {
+            Some(kind) => Err(kind.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn check_open(&self) -> io::Result<()> {
+        self.check_broken()?;
+        if self.write.shut {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        Ok(())
+    }
+
+    /// Drive the send in flight; start the next when it is done. With
+    /// `Some(cx)`, returns with the send in flight (if any) registered to
+    /// wake `cx`. With `None`, nobody is woken when it completes: its
+    /// completion waits in the driver until a later call takes it, so a
+    /// response costs its task no second wake-up and poll. (Nothing needs
+    /// a wake-up to finish the send: `MSG_WAITALL` has the kernel retry a
+    /// short send itself.)
+    fn poll_sends(&mut self, cx: Option<&mut Context<'_>>) -> io::Result<()> {
+        let mut quiet = Context::from_waker(std::task::Waker::noop());
+        let cx = cx.unwrap_or(&mut quiet);
         let w = &mut self.write;
+        let fd = w.fd.get_or_insert_with(|| self.inner.fd().0.clone());
         loop {
             if w.inflight.is_none() {
                 if w.pending.is_empty() {
@@ -292,8 +416,8 @@ impl<T: Writable> Io<T> {
                 }
                 let next = std::mem::replace(&mut w.pending, std::mem::take(&mut w.spare));
                 let len = next.len();
-                let fd = self.inner.fd().0.clone();
-                w.inflight = Some(Op::new(crate::net::ops::Send::new(fd, next.slice(..len))));
+                w.inflight =
+                    Some(Op::new(crate::net::ops::Send::all(fd.clone(), next.slice(..len))));
             }
             let op = w.inflight.as_mut().expect("set above");
             let Poll::Ready((cqe, send)) = Pin::new(op).poll(cx) else { return Ok(()) };
@@ -302,10 +426,11 @@ impl<T: Writable> Io<T> {
             let (begin, end) = (slice.begin(), slice.end());
             match cqe.result() {
                 Ok(n) if begin + (n as usize) < end => {
-                    // A partial send: the rest goes next, before newer bytes.
+                    // Short: the connection failed after `n` bytes (or the
+                    // send was cancelled). Send the rest, before newer
+                    // bytes; that send reports the failure.
                     let rest = slice.into_inner().slice(begin + n as usize..end);
-                    let fd = self.inner.fd().0.clone();
-                    w.inflight = Some(Op::new(crate::net::ops::Send::new(fd, rest)));
+                    w.inflight = Some(Op::new(crate::net::ops::Send::all(fd.clone(), rest)));
                 }
                 Ok(_) => {
                     let mut done = slice.into_inner();
@@ -313,8 +438,7 @@ impl<T: Writable> Io<T> {
                     w.spare = done;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    let fd = self.inner.fd().0.clone();
-                    w.inflight = Some(Op::new(crate::net::ops::Send::new(fd, slice)));
+                    w.inflight = Some(Op::new(crate::net::ops::Send::all(fd.clone(), slice)));
                 }
                 Err(e) => {
                     // The connection is broken: what was accepted is lost,
@@ -377,6 +501,16 @@ mod tokio_impls {
         ) -> Poll<io::Result<usize>> {
             self.get_mut().poll_write_from(cx, buf)
         }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_vectored_from(cx, bufs)
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().poll_flush_sends(cx)
         }
@@ -417,6 +551,13 @@ mod futures_impls {
         ) -> Poll<io::Result<usize>> {
             self.get_mut().poll_write_from(cx, buf)
         }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_vectored_from(cx, bufs)
+        }
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().poll_flush_sends(cx)
         }
@@ -455,6 +596,16 @@ mod hyper_impls {
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
             self.get_mut().poll_write_from(cx, buf)
+        }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().poll_write_vectored_from(cx, bufs)
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
         }
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.get_mut().poll_flush_sends(cx)

@@ -32,6 +32,87 @@ fn io_into_inner_keeps_unconsumed_bytes() {
     });
 }
 
+/// 60,000 bytes, one send's worth (below `compat::Io`'s 64 KiB write-ahead),
+/// and a Unix socket pair whose sending side buffers far fewer: the send
+/// cannot complete until the peer reads.
+fn a_send_that_waits_for_the_peer()
+-> (Vec<u8>, std::os::unix::net::UnixStream, std::os::unix::net::UnixStream) {
+    let data: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    socket2::SockRef::from(&ours).set_send_buffer_size(4096).unwrap();
+    (data, ours, theirs)
+}
+
+/// Read `stream` to its end.
+async fn read_to_end(stream: &corering::net::UnixStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        let (res, buf) = stream.read(Vec::with_capacity(16 * 1024)).await;
+        if res.unwrap() == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf);
+    }
+}
+
+/// A flush returns once the bytes are handed to the kernel in a send, not
+/// when the send completes (here it cannot before the peer reads), and the
+/// kernel finishes that send by itself: the peer gets every byte while the
+/// `Io` is not polled at all. Shutdown then waits for the send.
+#[test]
+fn a_flush_does_not_wait_for_the_peer_and_the_send_finishes_alone() {
+    common::bounded(std::time::Duration::from_secs(20), || {
+        let rt = corering::Runtime::builder().pin(false).build().unwrap();
+        let (data, ours, theirs) = a_send_that_waits_for_the_peer();
+        rt.block_on(async move {
+            let mut io = corering::compat::Io::new(corering::net::UnixStream::from_std(ours));
+            let n = std::future::poll_fn(|cx| io.poll_write_from(cx, &data)).await.unwrap();
+            assert_eq!(n, data.len());
+            // Before the peer reads anything: this would wait forever if a
+            // flush waited for the send to complete.
+            std::future::poll_fn(|cx| io.poll_flush_sends(cx)).await.unwrap();
+            let peer = corering::net::UnixStream::from_std(theirs);
+            let (res, got) = corering::time::timeout(std::time::Duration::from_secs(10), async {
+                let mut got = Vec::new();
+                while got.len() < data.len() {
+                    let (res, buf) = peer.read(Vec::with_capacity(16 * 1024)).await;
+                    assert!(res.unwrap() > 0, "end of stream after {} bytes", got.len());
+                    got.extend_from_slice(&buf);
+                }
+                (Ok::<(), ()>(()), got)
+            })
+            .await
+            .expect("the peer got every byte without the Io being polled");
+            res.unwrap();
+            assert!(got == data, "the bytes arrived changed");
+            std::future::poll_fn(|cx| io.poll_sent(cx)).await.unwrap();
+            std::future::poll_fn(|cx| io.poll_shutdown_write(cx)).await.unwrap();
+            assert!(read_to_end(&peer).await.is_empty(), "end of stream after the shutdown");
+        });
+    });
+}
+
+/// Dropping an `Io` right after a flush still delivers every byte accepted:
+/// the send in flight is finished in the background, not cancelled, and the
+/// socket closes after it.
+#[test]
+fn dropping_an_io_after_a_flush_still_delivers_every_byte() {
+    common::bounded(std::time::Duration::from_secs(20), || {
+        let rt = corering::Runtime::builder().pin(false).build().unwrap();
+        let (data, ours, theirs) = a_send_that_waits_for_the_peer();
+        rt.block_on(async move {
+            let mut io = corering::compat::Io::new(corering::net::UnixStream::from_std(ours));
+            let n = std::future::poll_fn(|cx| io.poll_write_from(cx, &data)).await.unwrap();
+            assert_eq!(n, data.len());
+            std::future::poll_fn(|cx| io.poll_flush_sends(cx)).await.unwrap();
+            drop(io);
+            let got = read_to_end(&corering::net::UnixStream::from_std(theirs)).await;
+            assert_eq!(got.len(), data.len(), "bytes lost at the drop");
+            assert!(got == data, "the bytes arrived changed");
+        });
+    });
+}
+
 #[cfg(not(all(feature = "tokio-io", feature = "futures-io")))]
 #[test]
 fn compat_io_needs_its_features() {
@@ -202,19 +283,21 @@ mod with_features {
     }
 
     #[test]
-    fn a_failed_send_is_reported_by_the_next_call() {
+    fn a_failed_send_is_reported_by_a_later_call() {
         use tokio::io::AsyncWriteExt;
         bounded(Duration::from_secs(30), || {
             Runtime::new_default().unwrap().block_on(async {
                 let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
                 drop(b); // closed now, before any send
                 let mut a = Io::new(UnixStream::from_std(a));
-                // Accepted at first (the send fails in the kernel afterwards)...
-                let first = a.write(b"into the void").await;
-                // ...and the failure comes back at the latest on the next call.
-                let err = match first {
+                // Accepted, and flushed: handed to the kernel, where the
+                // send fails afterwards...
+                a.write_all(b"into the void").await.unwrap();
+                let flushed = a.flush().await;
+                // ...and shutdown waits for the send, so it reports that.
+                let err = match flushed {
                     Err(e) => e,
-                    Ok(_) => a.flush().await.expect_err("the send failed"),
+                    Ok(()) => a.shutdown().await.expect_err("the send failed"),
                 };
                 assert!(
                     matches!(
@@ -224,6 +307,7 @@ mod with_features {
                     "{err}"
                 );
                 assert!(a.write(b"more").await.is_err(), "a broken stream stays broken");
+                assert!(a.flush().await.is_err(), "a broken stream stays broken");
             });
         });
     }

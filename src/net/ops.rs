@@ -136,6 +136,14 @@ impl<B> Send<B> {
         Send { fd, buf, flags: libc::MSG_NOSIGNAL }
     }
 
+    /// A send of all of `buf` (`MSG_WAITALL | MSG_NOSIGNAL`): on a stream
+    /// socket the kernel itself retries a short send until every byte went
+    /// or the connection failed (Linux 5.18+), so it completes short only
+    /// after a failure (or a cancel), with the count sent before it.
+    pub(crate) fn all(fd: SharedFd, buf: B) -> Send<B> {
+        Send { fd, buf, flags: libc::MSG_NOSIGNAL | libc::MSG_WAITALL }
+    }
+
     pub(crate) fn into_buf(self) -> B {
         self.buf
     }
@@ -154,7 +162,7 @@ impl<B: IoBuf> SendOp for Send<B> {
 }
 
 pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> (io::Result<usize>, B) {
-    let (cqe, op) = send_from_ring(Send { fd: fd.clone(), buf, flags: libc::MSG_NOSIGNAL }).await;
+    let (cqe, op) = send_from_ring(Send::new(fd.clone(), buf)).await;
     (cqe.result().map(|n| n as usize), op.buf)
 }
 
