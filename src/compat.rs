@@ -30,7 +30,10 @@
 //!   complete ([`Io::poll_sent`] waits too, without shutting down).
 //! - **Dropping** the wrapper with a send in flight does not cancel it: a
 //!   task on the worker finishes it and what queued behind it, then the
-//!   socket closes.
+//!   socket closes. A peer that reads nothing gets
+//!   [`DEFAULT_DRAIN_TIMEOUT`] (or [`Io::set_drain_timeout`]) to do so;
+//!   then the rest is dropped and the socket closes, so peers that never
+//!   read cannot keep dropped connections open.
 //! - **Shutdown** waits for every send, then shuts the write side down
 //!   through the ring.
 
@@ -137,7 +140,13 @@ struct WriteSide {
     shut: bool,
     /// A send failed: the connection is broken, every later call fails.
     broken: Option<io::ErrorKind>,
+    /// How long a drop keeps sending; `None`: [`DEFAULT_DRAIN_TIMEOUT`].
+    drain_timeout: Option<std::time::Duration>,
 }
+
+/// How long a dropped [`Io`] keeps sending the bytes it accepted before it
+/// gives up on a peer that does not read them (10 s).
+pub const DEFAULT_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Drop for WriteSide {
     /// Bytes accepted and not yet sent still go out, in the background:
@@ -151,7 +160,8 @@ impl Drop for WriteSide {
             return; // dropping `op` cancels it
         }
         let (pending, fd) = (std::mem::take(&mut self.pending), self.fd.take());
-        drop(worker.spawn(async move {
+        let limit = self.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        drop(worker.spawn(crate::time::timeout(limit, async move {
             let (cqe, send) = op.await;
             let slice = send.into_buf();
             let (begin, end) = (slice.begin(), slice.end());
@@ -174,11 +184,18 @@ impl Drop for WriteSide {
             if !pending.is_empty() {
                 let _ = crate::net::stream::write_all(&fd, pending).await;
             }
-        }));
+        })));
     }
 }
 
 impl<T: Stream> Io<T> {
+    /// How long the wrapper, once dropped, keeps sending the bytes it
+    /// accepted and has not sent yet (default [`DEFAULT_DRAIN_TIMEOUT`]);
+    /// after that the rest is dropped and the socket closes.
+    pub fn set_drain_timeout(&mut self, limit: std::time::Duration) {
+        self.write.drain_timeout = Some(limit);
+    }
+
     /// Wrap `inner`.
     pub fn new(inner: T) -> Io<T> {
         Io { inner, read: ReadSide::default(), write: WriteSide::default() }

@@ -113,6 +113,37 @@ fn dropping_an_io_after_a_flush_still_delivers_every_byte() {
     });
 }
 
+/// A dropped `Io` whose peer reads nothing gives up after its drain
+/// timeout: the socket closes (the peer sees end of stream after the bytes
+/// that fit its buffer), so such peers cannot keep dropped connections open.
+#[test]
+fn a_dropped_io_gives_up_on_a_peer_that_does_not_read() {
+    common::bounded(std::time::Duration::from_secs(20), || {
+        let rt = corering::Runtime::builder().pin(false).build().unwrap();
+        let (data, ours, theirs) = a_send_that_waits_for_the_peer();
+        rt.block_on(async move {
+            let mut io = corering::compat::Io::new(corering::net::UnixStream::from_std(ours));
+            io.set_drain_timeout(std::time::Duration::from_millis(100));
+            let n = std::future::poll_fn(|cx| io.poll_write_from(cx, &data)).await.unwrap();
+            assert_eq!(n, data.len());
+            std::future::poll_fn(|cx| io.poll_flush_sends(cx)).await.unwrap();
+            drop(io);
+            corering::time::sleep(std::time::Duration::from_millis(300)).await;
+            // Only now does the peer read: the socket closed meanwhile, so
+            // it reads what the kernel had buffered, then end of stream.
+            let peer = corering::net::UnixStream::from_std(theirs);
+            let got = corering::time::timeout(
+                std::time::Duration::from_secs(5),
+                read_to_end(&peer),
+            )
+            .await
+            .expect("the socket closed after the drain timeout");
+            assert!(got.len() < data.len(), "all {} bytes went out", got.len());
+            assert!(got[..] == data[..got.len()], "the bytes arrived changed");
+        });
+    });
+}
+
 #[cfg(not(all(feature = "tokio-io", feature = "futures-io")))]
 #[test]
 fn compat_io_needs_its_features() {
