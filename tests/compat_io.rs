@@ -132,12 +132,10 @@ fn a_dropped_io_gives_up_on_a_peer_that_does_not_read() {
             // Only now does the peer read: the socket closed meanwhile, so
             // it reads what the kernel had buffered, then end of stream.
             let peer = corering::net::UnixStream::from_std(theirs);
-            let got = corering::time::timeout(
-                std::time::Duration::from_secs(5),
-                read_to_end(&peer),
-            )
-            .await
-            .expect("the socket closed after the drain timeout");
+            let got =
+                corering::time::timeout(std::time::Duration::from_secs(5), read_to_end(&peer))
+                    .await
+                    .expect("the socket closed after the drain timeout");
             assert!(got.len() < data.len(), "all {} bytes went out", got.len());
             assert!(got[..] == data[..got.len()], "the bytes arrived changed");
         });
