@@ -108,10 +108,13 @@ impl Delivery {
 }
 
 impl Deliveries {
-    /// At or past the bound of `limit` completions (or their bytes).
+    /// At or past the bound of `limit` completions, or of their bytes once
+    /// two are queued (one piece of a large buffer alone never pauses: a
+    /// reader busy with the previous one takes it next).
     fn full(&self, limit: u32) -> bool {
         self.len() >= limit as usize
-            || self.bytes >= (limit as usize).saturating_mul(UNREAD_BYTES_PER_COMPLETION)
+            || (self.len() >= 2
+                && self.bytes >= (limit as usize).saturating_mul(UNREAD_BYTES_PER_COMPLETION))
     }
 
     fn push_back(&mut self, d: Delivery) {
