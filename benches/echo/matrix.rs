@@ -33,10 +33,14 @@ use corering::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
 /// How long a round may go without a byte echoed before it is called a
-/// stall: longer than the default run's, as at 4096 connections x 1 MiB
-/// the kernel's TCP memory pressure drops segments and one connection can
-/// sit out retransmission back-off for seconds.
-const STALL: Duration = Duration::from_secs(30);
+/// stall: longer than the default run's, and longer than TCP's longest
+/// retransmission timeout (120 s). At 4096 connections x 1 MiB the
+/// kernel's TCP memory pressure drops segments (at both ends: `ss -tmi`
+/// shows `d` counts and `backoff` 7, an RTO of 27 s, on the last few
+/// connections), and a connection then sits out retransmission back-off
+/// with hundreds of KiB queued in its sockets; seen on the recv_stream
+/// server after 30 s, which is not a hang.
+const STALL: Duration = Duration::from_secs(130);
 use crate::raw::start_raw_server;
 use crate::servers::{Server, Style, start_corering_server, start_tokio_server, thread_cpu};
 
