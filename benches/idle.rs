@@ -12,7 +12,8 @@
 //! - `corering-owned`: `read` into an owned 4 KiB `Vec`, `write_all` back
 //!   (as `examples/echo_buffers.rs`, which reads up to 64 KiB);
 //! - `tokio`: a `current_thread` runtime; each connection reads into a
-//!   reused 64 KiB buffer and writes back what it read.
+//!   reused 64 KiB buffer (reserved, not zeroed) and writes back what it
+//!   read.
 //!
 //! This process connects: one connection first, echoed once, then the
 //! server's VmRSS is the baseline; then `--conns` more, each echoing one
@@ -183,15 +184,18 @@ async fn corering_owned(s: corering::net::TcpStream) {
     }
 }
 
+/// A 64 KiB buffer reserved, not zeroed (`read_buf` fills it), so only
+/// the pages a read touches count.
 async fn tokio_echo(mut s: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = Vec::with_capacity(64 * 1024);
     loop {
-        match s.read(&mut buf).await {
+        match s.read_buf(&mut buf).await {
             Ok(n) if n > 0 => {
-                if s.write_all(&buf[..n]).await.is_err() {
+                if s.write_all(&buf).await.is_err() {
                     return;
                 }
+                buf.clear();
             }
             _ => return,
         }
