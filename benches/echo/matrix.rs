@@ -629,7 +629,10 @@ pub fn run(opts: Options) -> ExitCode {
     );
     let (t0, tcp0) = (Instant::now(), tcp_counters());
     let mut cells = Vec::new();
-    for &mode in &opts.modes {
+    // A failed round ends the run; the cells finished before it are still
+    // printed (and written), so a long run is not lost to its last cell.
+    let mut failed = false;
+    'cells: for &mode in &opts.modes {
         for &size in &opts.sizes {
             let pattern = pattern(size);
             for &conns in &opts.conns {
@@ -666,7 +669,8 @@ pub fn run(opts: Options) -> ExitCode {
                             }
                             Err(e) => {
                                 eprintln!("echo bench: FAILED: {e}");
-                                return ExitCode::FAILURE;
+                                failed = true;
+                                break 'cells;
                             }
                         }
                     }
@@ -685,6 +689,9 @@ pub fn run(opts: Options) -> ExitCode {
             }
         }
     }
+    if failed {
+        println!("the cells finished before the failure:");
+    }
     print_table(opts.rounds, secs, &cells);
     println!("matrix took {:.0} s", t0.elapsed().as_secs_f64());
     let tcp: Vec<String> = (TCP_COUNTERS.iter().zip(tcp_counters().iter().zip(tcp0)))
@@ -700,5 +707,5 @@ pub fn run(opts: Options) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
