@@ -19,6 +19,10 @@
 //! sources are compiled in below), so the soak always runs the current
 //! examples; `cargo test --test chaos_soak` would not build `examples/`.
 
+// Both servers load `examples/common/server.rs`, their shared scaffolding;
+// each copy serves its own example.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../examples/chaos/main.rs"]
 mod chaos;
 #[path = "../examples/echo.rs"]
