@@ -32,7 +32,9 @@ use super::ops::{Recv, RecvMulti};
 pub const DEFAULT_RECV_LIMIT: usize = 32;
 
 /// Received bytes in a buffer of the worker's ring; dropping it gives the
-/// buffer back to the kernel.
+/// buffer back to the kernel. (On an incremental ring it is a piece of a
+/// 64 KiB buffer that other receives share; the buffer goes back once the
+/// kernel has filled it and every piece of it is dropped.)
 ///
 /// It derefs to `&[u8]`, and it is an [`IoBuf`], so it can be written out
 /// (echoed) without a copy: the buffer returns to the ring once that write
@@ -83,9 +85,11 @@ impl RecvBuf {
 
     /// The received bytes.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `ptr` points at `len` received bytes: in ring buffer `bid`,
-        // which the kernel does not touch until we recycle it in `drop`, or
-        // in `Home::Heap`, an allocation we own and never change.
+        // SAFETY: `ptr` points at `len` received bytes: a piece of ring
+        // buffer `bid` that the kernel has filled and does not write again
+        // before the buffer is recycled, which waits for this piece's
+        // release in `drop` (`BufPool::release`), or in `Home::Heap`, an
+        // allocation we own and never change.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
